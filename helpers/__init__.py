@@ -1,0 +1,47 @@
+"""Guided Grad-CAM, hands on: models, images, explanations and pictures.
+
+The public API, in the order the notebooks use it::
+
+    from helpers import load_model, load_sample, grad_cam, guided_backprop, guided_grad_cam
+
+    classifier = load_model("auto")          # VGG16 online, EfficientNet-Lite0 offline
+    photo = load_sample("cat_dog")           # RGB uint8 (480, 640, 3)
+    cam = grad_cam(classifier, photo, "tiger cat")
+    cam.map                                   # (224, 224) in [0, 1]
+"""
+
+import os as _os
+
+# TensorFlow's C++ start-up logs are noise for learners (and would land in notebook outputs).
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from .data import SAMPLES, load_image, load_sample, resize_for_model  # noqa: E402
+from .errors import (  # noqa: E402
+    ClassIndexError,
+    DataUnavailableError,
+    HelpersError,
+    ImageError,
+    LayerError,
+    ModelUnavailableError,
+    UnsafePickleError,
+    UnsupportedActivationError,
+)
+from .explain import (  # noqa: E402
+    Explanation,
+    counterfactual,
+    explain,
+    feature_and_logits_model,
+    grad_cam,
+    guided_backprop,
+    guided_grad_cam,
+    split_model,
+)
+from .models import Classifier, load_model, wrap_keras_model  # noqa: E402
+
+__all__ = [
+    "SAMPLES", "Classifier", "ClassIndexError", "DataUnavailableError", "Explanation",
+    "HelpersError", "ImageError", "LayerError", "ModelUnavailableError", "UnsafePickleError",
+    "UnsupportedActivationError", "counterfactual", "explain", "feature_and_logits_model",
+    "grad_cam", "guided_backprop", "guided_grad_cam", "load_image", "load_model", "load_sample",
+    "resize_for_model", "split_model", "wrap_keras_model",
+]

@@ -1,0 +1,37 @@
+"""Errors raised at the package's boundaries.
+
+Every message says what went wrong *and* what to do about it, so that a
+learner never has to read a traceback from deep inside Keras.
+"""
+
+
+class HelpersError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ModelUnavailableError(HelpersError, RuntimeError):
+    """A model's weights cannot be had (for example: no network)."""
+
+
+class UnsafePickleError(HelpersError, ValueError):
+    """A pickle asked for something the restricted loader does not allow."""
+
+
+class ImageError(HelpersError, ValueError):
+    """A file or byte string is not an image we can use."""
+
+
+class DataUnavailableError(HelpersError, RuntimeError):
+    """A sample image could not be downloaded or found in the mirror."""
+
+
+class LayerError(HelpersError, ValueError):
+    """A layer name is unknown, or the model has no usable conv layer."""
+
+
+class ClassIndexError(HelpersError, IndexError, ValueError):
+    """A class index (or name) is not one of the model's classes."""
+
+
+class UnsupportedActivationError(HelpersError, ValueError):
+    """Guided backprop met an activation whose guided rule is not defined."""

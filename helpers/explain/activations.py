@@ -1,0 +1,172 @@
+"""Guided backpropagation's ReLU rule, installed on a model in place and always removed.
+
+Guided backprop (Springenberg et al. 2015) changes only the *backward* pass of
+each ReLU. Plain backprop lets a gradient through where the forward input was
+positive; the "deconvnet" rule lets it through where the gradient is positive;
+guided backprop requires both:
+
+    grad_in = grad_out * [grad_out > 0] * [x > 0]
+
+For ReLU6 (EfficientNet-Lite0, MobileNet) the forward mask is the derivative
+[0 < x < 6]: above 6 the unit is flat, so no change of the input can move it.
+
+The rule is swapped into the *same* model object (no clone: cloning VGG16 costs
+about 850 MB) and restored in ``finally``. A ``tf.function`` traced while the
+swap is active keeps it, so callers keep guided and plain traces apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import keras
+import tensorflow as tf
+
+from ..errors import UnsupportedActivationError
+from .layers import flat_layers
+
+_state = threading.local()
+
+
+def backward_rule() -> str:
+    """The rule patched ReLUs use when their gradient graph is built: 'guided' or 'plain'."""
+    return getattr(_state, "rule", "guided")
+
+
+@contextlib.contextmanager
+def use_backward_rule(rule: str):
+    """Build gradients of patched ReLUs with ``rule`` inside this block.
+
+    The gradient function runs when ``tape.gradient`` is called (at trace time
+    inside a ``tf.function``), so one forward pass can yield both the plain
+    gradient (for Grad-CAM's weights) and the guided one (for the picture).
+    """
+    if rule not in ("guided", "plain"):
+        raise ValueError(f"rule must be 'guided' or 'plain', not {rule!r}")
+    previous = backward_rule()
+    _state.rule = rule
+    try:
+        yield
+    finally:
+        _state.rule = previous
+
+
+def guided_relu(x, max_value=None):
+    """ReLU (or ReLU clipped at ``max_value``) whose gradient follows :func:`backward_rule`."""
+
+    @tf.custom_gradient
+    def relu(x):
+        y = tf.nn.relu(x) if max_value is None else tf.clip_by_value(x, 0.0, max_value)
+
+        def grad(upstream):
+            passes = x > 0
+            if max_value is not None:
+                passes = tf.logical_and(passes, x < max_value)
+            if backward_rule() == "guided":
+                passes = tf.logical_and(passes, upstream > 0)
+            return upstream * tf.cast(passes, upstream.dtype)
+
+        return y, grad
+
+    return relu(x)
+
+
+def _guided_relu6(x):
+    return guided_relu(x, max_value=6.0)
+
+
+def _linear(x):
+    return x
+
+
+_RELU_NAMES = {"relu": None, "relu6": 6.0}
+_OUTPUT_NONLINEARITIES = {"softmax", "sigmoid", "log_softmax"}
+_SAFE_NAMES = {"linear"}
+_UNSUPPORTED_LAYER_TYPES = (keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU, keras.layers.Softmax)
+
+
+def _activation_name(function) -> str:
+    return getattr(function, "__name__", type(function).__name__)
+
+
+def output_layer(model):
+    """The layer that produces the model's output (the last one in call order)."""
+    return flat_layers(model)[-1]
+
+
+def unsupported_activations(model) -> list[str]:
+    """``"layer (activation)"`` for every hidden activation guided backprop cannot handle."""
+    found = []
+    last = output_layer(model)
+    for layer in flat_layers(model):
+        if isinstance(layer, _UNSUPPORTED_LAYER_TYPES) and layer is not last:
+            found.append(f"{layer.name} ({type(layer).__name__})")
+        elif isinstance(layer, keras.layers.ReLU):
+            if float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
+                found.append(f"{layer.name} (ReLU with negative_slope/threshold)")
+        elif hasattr(layer, "activation") and callable(layer.activation):
+            name = _activation_name(layer.activation)
+            if name in _RELU_NAMES or name in _SAFE_NAMES:
+                continue
+            if layer is last and name in _OUTPUT_NONLINEARITIES:
+                continue
+            found.append(f"{layer.name} ({name})")
+    return found
+
+
+@contextlib.contextmanager
+def patched_activations(model, *, guided: bool, logits: bool = True):
+    """Temporarily change activations of ``model`` in place; always restored.
+
+    Args:
+        model: the Keras model (nested models included).
+        guided: swap every ReLU/ReLU6 for :func:`guided_relu`.
+        logits: make a final softmax/sigmoid the identity, so the model outputs
+            the pre-activation class scores (what Grad-CAM differentiates).
+
+    Raises:
+        UnsupportedActivationError: ``guided`` and the model has other hidden
+            activations (swish, gelu, tanh, ...), for which the guided rule is
+            not defined; nothing is changed then.
+    """
+    if guided:
+        bad = unsupported_activations(model)
+        if bad:
+            shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise UnsupportedActivationError(
+                f"guided backpropagation is defined for ReLU networks, but {model.name!r} "
+                f"uses other activations: {shown}. Guided backprop would silently give a "
+                "wrong picture here, so it is refused. Grad-CAM (grad_cam) works with any "
+                "activation."
+            )
+    saved: list[tuple[object, str, object, bool]] = []
+
+    def swap(layer, attribute, value):
+        had_own = attribute in vars(layer)
+        saved.append((layer, attribute, getattr(layer, attribute), had_own))
+        object.__setattr__(layer, attribute, value)
+
+    try:
+        last = output_layer(model)
+        for layer in flat_layers(model):
+            if guided and isinstance(layer, keras.layers.ReLU):
+                max_value = None if layer.max_value is None else float(layer.max_value)
+                swap(layer, "call", lambda x, *a, _m=max_value, **k: guided_relu(x, _m))
+            elif hasattr(layer, "activation") and callable(layer.activation):
+                name = _activation_name(layer.activation)
+                if guided and name == "relu":
+                    swap(layer, "activation", guided_relu)
+                elif guided and name == "relu6":
+                    swap(layer, "activation", _guided_relu6)
+                elif logits and layer is last and name in _OUTPUT_NONLINEARITIES:
+                    swap(layer, "activation", _linear)
+            if logits and layer is last and isinstance(layer, keras.layers.Softmax):
+                swap(layer, "call", lambda x, *a, **k: x)
+        yield model
+    finally:
+        for layer, attribute, value, had_own in reversed(saved):
+            if had_own:
+                object.__setattr__(layer, attribute, value)
+            else:
+                object.__delattr__(layer, attribute)

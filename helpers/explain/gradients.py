@@ -1,0 +1,100 @@
+"""One traced forward pass per image: logits, the feature map and its gradients.
+
+Everything the methods need comes from one ``tf.function`` call:
+
+* the logits (and the top-K classes, chosen inside the graph),
+* the feature map ``A`` at the chosen layer,
+* ``dy^c/dA`` for each requested class (plain backprop: Grad-CAM),
+* optionally ``dy^c/dx`` with the guided ReLU rule (guided backprop).
+
+The gradients w.r.t. ``A`` only run backward through the head, which is why
+Grad-CAM costs little more than a forward pass, and why K classes cost little
+more than one. Traces are cached per (model, layer, guided, score, K); guided
+and plain traces are separate objects because a trace keeps whichever
+activation was installed when it was traced.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from .activations import patched_activations, use_backward_rule
+from .split import feature_and_logits_model
+
+SCORES = ("logit", "softmax")
+
+# model -> {key: traced function}. Weak keys: a model that is gone takes its traces with it.
+_traces: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# Counts gradient computations (tests use it to prove that widgets only redraw).
+calls = {"gradients": 0}
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """NumPy results of one pass, for one image and K classes."""
+
+    logits: np.ndarray  # (num_classes,)
+    class_indices: np.ndarray  # (K,) int
+    activations: np.ndarray  # (h, w, C)
+    activation_gradients: np.ndarray  # (K, h, w, C), plain backprop
+    input_gradients: np.ndarray | None  # (K, H, W, 3), guided backprop, model input order
+
+
+def _trace(model, layer: str, guided: bool, score: str, top_k: int | None):
+    per_model = _traces.setdefault(model, {})
+    key = (layer, guided, score, top_k)
+    if key in per_model:
+        return per_model[key]
+    features_and_logits = feature_and_logits_model(model, layer)
+
+    @tf.function(reduce_retracing=True)
+    def run(x, class_indices):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            activations, logits = features_and_logits(x, training=False)
+            scores = logits if score == "logit" else tf.nn.softmax(logits)
+            if top_k is not None:
+                class_indices = tf.math.top_k(logits[0], k=top_k).indices
+            targets = tf.gather(scores[0], class_indices)
+            per_class = [targets[i] for i in range(targets.shape[0])]
+        # Grad-CAM's weights always use plain backprop, even inside a guided pass.
+        with use_backward_rule("plain"):
+            d_activations = tf.stack([tape.gradient(t, activations)[0] for t in per_class])
+        d_inputs = tf.zeros([0])
+        if guided:
+            with use_backward_rule("guided"):
+                d_inputs = tf.stack([tape.gradient(t, x)[0] for t in per_class])
+        return logits[0], class_indices, activations[0], d_activations, d_inputs
+
+    per_model[key] = run
+    return run
+
+
+def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=False, score="logit") -> Gradients:
+    """Run the (cached) traced pass on one preprocessed image ``x`` of shape (1, H, W, 3).
+
+    Exactly one of ``class_indices`` (a sequence of ints) and ``top_k`` is given.
+    """
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, not {score!r}")
+    if (class_indices is None) == (top_k is None):
+        raise ValueError("give exactly one of class_indices and top_k")
+    if top_k is not None:
+        indices = tf.zeros([top_k], tf.int32)  # shape only: the graph picks the classes
+    else:
+        indices = tf.constant(np.asarray(class_indices, dtype=np.int32).reshape(-1))
+    run = _trace(model, layer, guided, score, top_k)
+    calls["gradients"] += 1
+    with patched_activations(model, guided=guided, logits=True):
+        logits, chosen, activations, d_activations, d_inputs = run(tf.constant(x, tf.float32), indices)
+    return Gradients(
+        logits=logits.numpy(),
+        class_indices=chosen.numpy().astype(int),
+        activations=activations.numpy(),
+        activation_gradients=d_activations.numpy(),
+        input_gradients=d_inputs.numpy() if guided else None,
+    )

@@ -1,0 +1,90 @@
+"""The one object every method takes: a Keras model plus what it needs to be explained."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ClassIndexError
+
+
+@dataclass(eq=False)
+class Classifier:
+    """A Keras image classifier that outputs logits, with everything around it.
+
+    Methods never special-case a model by name: whatever differs between models
+    (preprocessing, channel order, default layer, class names) lives here.
+
+    Attributes:
+        name: short name, e.g. ``"vgg16"`` or ``"efficientnet_lite0"``.
+        model: ``keras.Model`` from preprocessed NHWC float32 input to logits
+            (pre-softmax class scores), shape ``(batch, num_classes)``.
+        preprocess: RGB values 0-255, NHWC (uint8 or float) -> model input.
+        input_size: ``(height, width)`` the model expects.
+        last_conv_layer: the layer Grad-CAM uses by default.
+        class_names: one human-readable name per output class.
+        input_is_bgr: True when ``preprocess`` flips RGB to BGR (Caffe-style
+            VGG16), so gradients w.r.t. the input must be flipped back for display.
+        description: one line for people (what it is, where the weights came from).
+    """
+
+    name: str
+    model: object
+    preprocess: Callable[[np.ndarray], np.ndarray]
+    input_size: tuple[int, int]
+    last_conv_layer: str
+    class_names: tuple[str, ...]
+    input_is_bgr: bool = False
+    description: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def class_index(self, target: int | str) -> int:
+        """The output index for a class given by index or by name.
+
+        Names match case-insensitively, with spaces or underscores
+        (``"tiger cat"`` == ``"tiger_cat"``).
+
+        Raises:
+            ClassIndexError: the index is out of range or the name is unknown.
+        """
+        if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+            index = int(target)
+            if not 0 <= index < self.num_classes:
+                raise ClassIndexError(
+                    f"class index {index} is out of range: {self.name} has classes "
+                    f"0..{self.num_classes - 1}."
+                )
+            return index
+        if isinstance(target, str):
+            wanted = _canonical(target)
+            for index, name in enumerate(self.class_names):
+                if _canonical(name) == wanted:
+                    return index
+            import difflib
+
+            close = difflib.get_close_matches(
+                target.replace(" ", "_"), self.class_names, n=3, cutoff=0.6
+            )
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise ClassIndexError(f"unknown class name {target!r} for {self.name}.{hint}")
+        raise ClassIndexError(
+            f"a class is an int index or a name, not {type(target).__name__} {target!r}."
+        )
+
+    def pretty_name(self, index: int) -> str:
+        """The class name for people: underscores become spaces."""
+        return self.class_names[index].replace("_", " ")
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """Logits for RGB 0-255 images already at ``input_size`` (NHWC)."""
+        x = self.preprocess(np.asarray(images, dtype=np.float32))
+        return np.asarray(self.model(x, training=False))
+
+
+def _canonical(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
