@@ -22,9 +22,9 @@ The file is then "downloaded" from a ``file://`` URL through the same
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-import socket
 import struct
 import tempfile
 import warnings
@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpers.errors import DataUnavailableError, ImageError
+from helpers.network import socket_timeout
 
 #: Environment variable naming a folder with offline copies of the samples.
 MIRROR_ENV = "GRADCAM_DATA_MIRROR"
@@ -197,26 +198,24 @@ def _download(sample: Sample, origin: str) -> Path:
     """
     import keras  # imported here so that loading photos does not start TensorFlow
 
-    previous_timeout = socket.getdefaulttimeout()
     # urllib has no timeout argument in get_file: a process-wide default is the
     # only way to make a dead network fail in seconds instead of minutes.
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-    try:
-        path = keras.utils.get_file(
-            sample.filename,
-            origin,
-            file_hash=sample.sha256,
-            hash_algorithm="sha256",
-            cache_subdir=CACHE_SUBDIR,
-            cache_dir=str(_cache_dir()),
-        )
-    except ValueError:
-        # get_file raises on a hash mismatch but leaves the bad file in the
-        # cache; remove it so nobody mistakes it for the real photo.
-        _cached_target(sample).unlink(missing_ok=True)
-        raise
-    finally:
-        socket.setdefaulttimeout(previous_timeout)
+    # Keras's progress bar is silenced: for a 120 kB photo it is only noise in notebooks.
+    with socket_timeout(DOWNLOAD_TIMEOUT), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            path = keras.utils.get_file(
+                sample.filename,
+                origin,
+                file_hash=sample.sha256,
+                hash_algorithm="sha256",
+                cache_subdir=CACHE_SUBDIR,
+                cache_dir=str(_cache_dir()),
+            )
+        except ValueError:
+            # get_file raises on a hash mismatch but leaves the bad file in the
+            # cache; remove it so nobody mistakes it for the real photo.
+            _cached_target(sample).unlink(missing_ok=True)
+            raise
     return Path(path)
 
 
@@ -336,7 +335,7 @@ def load_sample(name: str) -> np.ndarray:
 def _describe(source: str | os.PathLike | bytes) -> str:
     """Name a source in an error message."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return f"the given bytes ({len(source)} bytes)"
+        return f"the given data ({len(source)} bytes)"
     return f"{os.fspath(source)!r}"
 
 
@@ -355,7 +354,7 @@ def _open_source(source) -> tuple[io.BytesIO | Path, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         what = _describe(source)
         if len(source) == 0:
-            raise ImageError(f"{what} are empty: there is no image in them. {_SAVE_AS_HINT}")
+            raise ImageError(f"{what} is empty: there is no image in it. {_SAVE_AS_HINT}")
         return io.BytesIO(bytes(source)), what
     if not isinstance(source, (str, os.PathLike)):
         raise ImageError(
@@ -421,6 +420,9 @@ def _open_image(fp, what: str) -> Image.Image:
         raise ImageError(_not_an_image_message(fp, what)) from exc
     except PermissionError as exc:
         raise ImageError(f"cannot read {what}: permission denied ({exc}).") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+        # Pillow recognised the format but the header itself is cut short or corrupt.
+        raise ImageError(_damaged_message(what, exc)) from exc
 
     width, height = image.size
     # Checked on the header, before decoding, so a bomb never reaches memory.
@@ -443,11 +445,16 @@ def _open_image(fp, what: str) -> Image.Image:
         image.load()
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         image.close()
-        raise ImageError(
-            f"{what} is damaged or truncated and cannot be decoded ({exc}). "
-            f"Download it again, or {_SAVE_AS_HINT[0].lower()}{_SAVE_AS_HINT[1:]}"
-        ) from exc
+        raise ImageError(_damaged_message(what, exc)) from exc
     return image
+
+
+def _damaged_message(what: str, exc: BaseException) -> str:
+    """Message for a file Pillow recognised but could not decode."""
+    return (
+        f"{what} is damaged or truncated and cannot be decoded ({exc}). "
+        f"Download it again, or {_SAVE_AS_HINT[0].lower()}{_SAVE_AS_HINT[1:]}"
+    )
 
 
 def _apply_exif_orientation(image: Image.Image) -> Image.Image:
@@ -679,7 +686,9 @@ def resize_for_model(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarr
     array = _as_rgb_array(image)
     if array.dtype == np.uint8:
         # The exact path keras.utils.load_img takes: one RGB resize.
-        resized = Image.fromarray(np.ascontiguousarray(array)).resize((width, height), Image.Resampling.BILINEAR)
+        resized = Image.fromarray(np.ascontiguousarray(array)).resize(
+            (width, height), Image.Resampling.BILINEAR
+        )
         return np.asarray(resized, dtype=np.float32)
     # Float images: resize each channel as a 32-bit float image so values
     # between integers (and outside 0..255) survive unrounded.

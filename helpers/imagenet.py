@@ -122,7 +122,9 @@ def class_index_of(name_or_index: int | str) -> int:
     """
     if isinstance(name_or_index, bool):
         # bool is an int subclass; True meaning class 1 would only hide a bug.
-        raise ClassIndexError(f"class must be an index 0..{NUM_CLASSES - 1} or a name, not {name_or_index!r}")
+        raise ClassIndexError(
+            f"class must be an index 0..{NUM_CLASSES - 1} or a name, not {name_or_index!r}"
+        )
     if isinstance(name_or_index, (int, np.integer)):
         index = int(name_or_index)
         if not 0 <= index < NUM_CLASSES:
@@ -197,6 +199,6 @@ def decode_predictions(logits_or_probs, top: int = 5, from_logits: bool = True) 
     order = np.argsort(-probs, kind="stable")[: int(top)]
     index = class_index()
     return [
-        Prediction(index=int(i), wnid=index[int(i)][0], name=index[int(i)][1], probability=float(probs[i]))
-        for i in order
+        Prediction(index=i, wnid=index[i][0], name=index[i][1], probability=float(probs[i]))
+        for i in map(int, order)
     ]

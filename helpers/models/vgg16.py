@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelUnavailableError
-from .network import reachable, socket_timeout
+from ..network import reachable, socket_timeout
 
 WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/"

@@ -1,0 +1,291 @@
+"""Explorer widgets: compute the explanations once, then only redraw.
+
+::
+
+    from helpers.widgets import Explorer
+
+    explorer = Explorer(classifier, photo, top_k=5, methods=("gradcam", "guided_gradcam"))
+    explorer            # in Jupyter: sliders for the class and alpha, a method menu, the picture
+    explorer.figure()   # the same pictures as a static Matplotlib figure (GitHub, nbviewer)
+
+On construction (and on each new upload) the explorer calls
+:func:`helpers.explain.explain` once for the top-K classes and keeps the
+results. Moving a slider or picking another method redraws from that cache
+with NumPy (:func:`helpers.viz.overlay`, :func:`helpers.viz.gradient_image`):
+no gradient is computed, so the widgets respond at once even for VGG16.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+
+import numpy as np
+
+from . import viz
+from .data import load_image, resize_for_model
+from .errors import HelpersError
+from .explain.methods import METHODS, explain
+from .models.wrap import as_classifier
+
+#: How each method is called in the widgets and figures.
+METHOD_TITLES = {
+    "gradcam": "Grad-CAM",
+    "counterfactual": "Counterfactual Grad-CAM",
+    "guided_backprop": "Guided backprop",
+    "guided_gradcam": "Guided Grad-CAM",
+}
+#: Methods drawn as a heatmap over the photo (alpha applies); the others are gradient pictures.
+CAM_METHODS = ("gradcam", "counterfactual")
+GUIDED_METHODS = ("guided_backprop", "guided_gradcam")
+CAM_COLORBAR_LABEL = "relevance (0 = none, 1 = strongest)"
+
+__all__ = ["Explorer", "METHOD_TITLES", "class_label", "picture_for", "static_figure"]
+
+
+def class_label(explanation) -> str:
+    """``"tiger cat (p=0.088)"``: a class name with its probability."""
+    return f"{explanation.class_name} (p={explanation.probability:.3f})"
+
+
+def picture_for(explanation, photo: np.ndarray, alpha: float = viz.DEFAULT_ALPHA) -> np.ndarray:
+    """The RGB uint8 picture of one explanation at the model's input size.
+
+    CAM methods are blended over ``photo`` with ``alpha`` (0 = photo only,
+    1 = colours only); guided methods are shown as gradient pictures
+    (:func:`helpers.viz.gradient_image`, grey = no gradient) and ignore ``alpha``.
+    """
+    if explanation.method in CAM_METHODS:
+        return viz.overlay(photo, explanation.map, alpha=alpha)
+    return viz.to_uint8(viz.gradient_image(explanation.map) * 255.0)
+
+
+def _png(picture: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class Explorer:
+    """Sliders over precomputed explanations of one photo (and, optionally, an upload button).
+
+    Args:
+        classifier: a :class:`~helpers.models.Classifier` (or a ``keras.Model``).
+        image: RGB photo (H, W, 3), values 0-255.
+        top_k: how many of the most likely classes the class slider offers.
+        layer: conv layer for the CAMs; default ``classifier.last_conv_layer``.
+        methods: one or more of ``"gradcam"``, ``"counterfactual"``,
+            ``"guided_backprop"``, ``"guided_gradcam"``; with several, a menu picks one.
+        alpha: starting heatmap opacity (0 = photo only, 1 = colours only).
+        upload: add a button to explain the learner's own photo.
+
+    Attributes:
+        explanations: one dict per class rank, method name -> Explanation (the cache).
+        photo: the current photo at the model's input size (float32, 0-255).
+        picture: what the widget shows now, RGB uint8 (H, W, 3) at the model's input size.
+        widget: the box to display (displaying the Explorer itself does the same).
+        class_slider, alpha_slider, method_picker, upload_button, message: the controls.
+    """
+
+    def __init__(self, classifier, image, *, top_k: int = 5, layer: str | None = None,
+                 methods=("gradcam",), alpha: float = viz.DEFAULT_ALPHA, upload: bool = False):
+        import ipywidgets as widgets
+
+        self.classifier = as_classifier(classifier)
+        self.methods = self._check_methods(methods)
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha must be between 0 and 1, not {alpha}")
+        self.top_k = top_k
+        self.layer = layer
+        self.computations = 0
+        self.picture: np.ndarray | None = None
+        self._compute(image)  # errors in the first photo are the caller's to see
+
+        self.class_slider = widgets.IntSlider(
+            value=0, min=0, max=len(self.explanations) - 1, step=1,
+            description="Class rank", readout=True, continuous_update=True,
+            style={"description_width": "initial"},
+        )
+        self.class_label = widgets.HTML()
+        self.alpha_slider = widgets.FloatSlider(
+            value=float(alpha), min=0.0, max=1.0, step=0.05, description="Alpha",
+            readout_format=".2f", continuous_update=True,
+            style={"description_width": "initial"},
+        )
+        self.method_picker = widgets.ToggleButtons(
+            options=[(METHOD_TITLES[m], m) for m in self.methods], value=self.methods[0],
+            description="Method", style={"description_width": "initial"},
+        )
+        self.image_widget = widgets.Image(format="png", layout=widgets.Layout(width="336px", height="336px"))
+        self.message = widgets.HTML()
+        self.upload_button = (
+            widgets.FileUpload(accept="image/*", multiple=False, description="Your photo")
+            if upload else None
+        )
+
+        rows = [widgets.HBox([self.class_slider, self.class_label])]
+        rows.append(self.alpha_slider)
+        if len(self.methods) > 1:
+            rows.append(self.method_picker)
+        if self.upload_button is not None:
+            rows.append(self.upload_button)
+        rows += [self.image_widget, self.message]
+        self.widget = widgets.VBox(rows)
+
+        for control in (self.class_slider, self.alpha_slider, self.method_picker):
+            control.observe(self._on_change, names="value")
+        if self.upload_button is not None:
+            self.upload_button.observe(self._on_upload, names="value")
+        self.render()
+
+    # ------------------------------------------------------------------ state
+
+    @staticmethod
+    def _check_methods(methods) -> tuple[str, ...]:
+        methods = (methods,) if isinstance(methods, str) else tuple(methods)
+        unknown = [m for m in methods if m not in METHODS]
+        if not methods or unknown:
+            raise ValueError(f"methods must be one or more of {METHODS}, not {methods!r}")
+        return methods
+
+    def _compute(self, image) -> None:
+        """The one expensive step: every method for the top-K classes, from one pass."""
+        guided = any(m in GUIDED_METHODS for m in self.methods)
+        explanations = explain(self.classifier, image, top_k=self.top_k, layer=self.layer, guided=guided)
+        # Only replace the cache once everything worked: a failure keeps the old photo.
+        self.explanations = explanations
+        self.photo = resize_for_model(np.asarray(image), self.classifier.input_size)
+        self.computations += 1
+
+    @property
+    def rank(self) -> int:
+        return int(self.class_slider.value)
+
+    @property
+    def method(self) -> str:
+        return str(self.method_picker.value)
+
+    @property
+    def alpha(self) -> float:
+        return float(self.alpha_slider.value)
+
+    @property
+    def current(self):
+        """The Explanation shown now."""
+        return self.explanations[self.rank][self.method]
+
+    # ----------------------------------------------------------------- drawing
+
+    def render(self) -> np.ndarray:
+        """Redraw from the cache (NumPy only) and return the picture."""
+        explanation = self.current
+        self.picture = picture_for(explanation, self.photo, self.alpha)
+        self.image_widget.value = _png(self.picture)
+        self.class_label.value = f"<b>#{self.rank + 1}: {html.escape(class_label(explanation))}</b>"
+        guided = self.method in GUIDED_METHODS
+        self.alpha_slider.disabled = guided
+        self.alpha_slider.tooltip = (
+            "not used: guided pictures are drawn on their own" if guided else
+            "0 = photo only, 1 = heatmap only"
+        )
+        return self.picture
+
+    def _on_change(self, change) -> None:
+        self.render()
+
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if not files:
+            return  # the value was cleared (by us, below)
+        item = files[0]
+        name = html.escape(str(item.get("name", "the file")))
+        try:
+            image = load_image(bytes(item["content"]))
+            self._compute(image)
+        except HelpersError as error:
+            self.message.value = (
+                f"<span style='color:#b00'>Could not use <b>{name}</b>: {html.escape(str(error))} "
+                "The previous photo is still shown.</span>"
+            )
+        except Exception as error:  # a widget callback must never end in a traceback
+            self.message.value = (
+                f"<span style='color:#b00'>Could not explain <b>{name}</b> "
+                f"({type(error).__name__}: {html.escape(str(error))}). "
+                "The previous photo is still shown.</span>"
+            )
+        else:
+            self.message.value = f"Showing <b>{name}</b>."
+            self.class_slider.max = len(self.explanations) - 1
+            self.class_slider.value = 0
+            self.render()
+        finally:
+            # Clear the button so that choosing the same file again is seen as a change.
+            self.upload_button.value = ()
+
+    # ----------------------------------------------------------------- display
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, tuple):  # (data, metadata)
+            data = dict(bundle[0])
+            data["text/plain"] = self._text()
+            return data, bundle[1]
+        bundle = dict(bundle)
+        bundle["text/plain"] = self._text()
+        return bundle
+
+    def _text(self) -> str:
+        return (
+            f"Explorer ({', '.join(METHOD_TITLES[m] for m in self.methods)}; top {len(self.explanations)} "
+            "classes). Run the notebook in Jupyter to use the sliders."
+        )
+
+    def __repr__(self) -> str:
+        return f"<{self._text()}>"
+
+    def figure(self, *, methods=None, ranks=None, alpha: float | None = None, size: float = 2.6):
+        """The explorer's pictures as a static, labelled Matplotlib figure.
+
+        One row per method, one column per class rank (default: all of them),
+        after a first column with the photo as the model saw it. CAM rows get
+        a labelled colour bar. Returns the figure (call ``plt.show()``).
+        """
+        import matplotlib.pyplot as plt
+        from matplotlib import cm, colors
+
+        methods = self.methods if methods is None else self._check_methods(methods)
+        ranks = list(range(len(self.explanations))) if ranks is None else list(ranks)
+        alpha = self.alpha if alpha is None else float(alpha)
+        columns = len(ranks) + 1
+        fig, axes = plt.subplots(len(methods), columns, figsize=(size * columns + 0.8, size * len(methods) + 0.6),
+                                 squeeze=False, layout="constrained")
+        photo = viz.to_uint8(self.photo)
+        for row, method in enumerate(methods):
+            viz.show(axes[row, 0], photo, "photo (model input)")
+            for column, rank in enumerate(ranks, start=1):
+                explanation = self.explanations[rank][method]
+                title = f"#{rank + 1} {class_label(explanation)}"
+                if explanation.empty:
+                    title += "\n(empty: no positive evidence)"
+                viz.show(axes[row, column], picture_for(explanation, self.photo, alpha), title)
+            axes[row, 0].text(-0.08, 0.5, METHOD_TITLES[method], rotation=90, va="center", ha="right",
+                              transform=axes[row, 0].transAxes, fontsize=11, fontweight="bold")
+            if method in CAM_METHODS:
+                mappable = cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap=viz.DEFAULT_CMAP)
+                bar = fig.colorbar(mappable, ax=axes[row, -1], fraction=0.046, pad=0.04)
+                bar.set_label(CAM_COLORBAR_LABEL)
+        notes = []
+        if any(m in CAM_METHODS for m in methods):
+            notes.append(f"heatmaps blended over the photo with alpha={alpha:.2f}")
+        if any(m in GUIDED_METHODS for m in methods):
+            notes.append("guided pictures: grey = no gradient")
+        fig.suptitle(f"Top-{len(self.explanations)} classes of {self.classifier.name}"
+                     + (f" ({'; '.join(notes)})" if notes else ""), fontsize=11)
+        return fig
+
+
+def static_figure(explorer: Explorer, **kwargs):
+    """``explorer.figure(**kwargs)``: the default state drawn for readers without a kernel."""
+    return explorer.figure(**kwargs)
