@@ -65,6 +65,7 @@ def offline(monkeypatch, tmp_path):
     """No cached weights and no network: every connection attempt is refused."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.delenv("GRADCAM_MODEL", raising=False)
+    monkeypatch.delenv(vgg16.WEIGHTS_ENV, raising=False)
 
     def refuse(*args, **kwargs):
         raise OSError("network is unreachable (simulated)")
@@ -139,3 +140,29 @@ def test_load_h5_weights_reads_the_keras_h5_layout(tmp_path):
     vgg16.load_h5_weights(model, path)
     for got, want in zip(model.get_weights(), expected):
         np.testing.assert_array_equal(got, want)
+
+
+def test_load_model_vgg16_from_a_weights_file_of_the_real_size(tmp_path, monkeypatch):
+    """The lean loader (zeros, then slices, largest first) gives exactly the file's weights."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    source = vgg16.build_vgg16()
+    path = tmp_path / "vgg16.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    assert abs(path.stat().st_size - vgg16.WEIGHTS_BYTES) < 100_000  # the same bytes as the real file
+    monkeypatch.setenv(vgg16.WEIGHTS_ENV, str(path))
+    monkeypatch.delenv("GRADCAM_MODEL", raising=False)
+    assert choose_model() == ("vgg16", f"its weights file is given by {vgg16.WEIGHTS_ENV}")
+    classifier = load_model("vgg16")
+    for mine, theirs in zip(classifier.model.weights, source.weights):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    x = vgg16.preprocess_vgg16(np.random.default_rng(2).uniform(0, 255, (1, 224, 224, 3)))
+    np.testing.assert_allclose(np.asarray(classifier.model(x)), np.asarray(source(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_a_missing_local_weights_file_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(vgg16.WEIGHTS_ENV, str(tmp_path / "missing.h5"))
+    with pytest.raises(ModelUnavailableError, match="does not name a file"):
+        load_model("vgg16")

@@ -53,6 +53,8 @@ def choose_model() -> tuple[str, str]:
     override = os.environ.get(MODEL_ENV, "").strip()
     if override and override != "auto":
         return _check_name(override), f"chosen by {MODEL_ENV}={override}"
+    if os.environ.get(vgg16.WEIGHTS_ENV) and vgg16.weights_are_cached():
+        return "vgg16", f"its weights file is given by {vgg16.WEIGHTS_ENV}"
     if vgg16.weights_are_cached():
         return "vgg16", "its ImageNet weights are cached"
     if vgg16.reachable(vgg16.WEIGHTS_URL):
@@ -79,8 +81,7 @@ def _load_vgg16() -> Classifier:
     from . import vgg16
 
     path = vgg16.download_weights()
-    model = vgg16.build_vgg16()
-    vgg16.load_h5_weights(model, path)
+    model = vgg16.build_vgg16(path)
     return Classifier(
         name="vgg16",
         model=model,

@@ -25,6 +25,10 @@ LAST_CONV_LAYER = "block5_conv3"
 # Caffe-style preprocessing: BGR order, ImageNet mean subtracted, no scaling.
 BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 
+# A local copy of the weights file (a classroom's USB stick, or a simulated file in the
+# memory benchmark): used as it is, instead of Keras's cache and download.
+WEIGHTS_ENV = "GRADCAM_VGG16_WEIGHTS"
+
 OFFLINE_HINT = (
     "Use the offline model instead: load_model('efficientnet_lite0'), or set "
     "GRADCAM_MODEL=efficientnet_lite0 before starting the notebooks."
@@ -41,6 +45,9 @@ def cached_weights_path() -> Path:
 
 
 def weights_are_cached() -> bool:
+    """Whether the weights are on this machine (Keras's cache or ``$GRADCAM_VGG16_WEIGHTS``)."""
+    if os.environ.get(WEIGHTS_ENV):
+        return Path(os.environ[WEIGHTS_ENV]).is_file()
     path = cached_weights_path()
     return path.is_file() and path.stat().st_size == WEIGHTS_BYTES
 
@@ -54,6 +61,11 @@ def download_weights(timeout: float = 3.0) -> Path:
     """
     import keras
 
+    if os.environ.get(WEIGHTS_ENV):
+        local = Path(os.environ[WEIGHTS_ENV])
+        if not local.is_file():
+            raise ModelUnavailableError(f"{WEIGHTS_ENV}={local} does not name a file. {OFFLINE_HINT}")
+        return local
     if not weights_are_cached() and not reachable(WEIGHTS_URL, timeout=timeout):
         raise ModelUnavailableError(
             f"VGG16's ImageNet weights ({WEIGHTS_BYTES / 1e6:.0f} MB) are not cached in "
@@ -74,44 +86,112 @@ def download_weights(timeout: float = 3.0) -> Path:
     return Path(path)
 
 
-def build_vgg16():
-    """VGG16's architecture with a linear (logit) output and untrained weights."""
+def build_vgg16(weights_path: str | os.PathLike | None = None):
+    """``keras.applications.VGG16`` with a linear (logit) output.
+
+    Args:
+        weights_path: a Keras HDF5 weights file (the ImageNet one), or None
+            for random weights (the architecture alone, available offline).
+
+    With a file, every variable starts as zeros (no random numbers are drawn)
+    and is then filled from the file in slices of at most ``CHUNK_BYTES``.
+    The usual way, random initialisation followed by ``load_weights``, holds
+    random values, their temporaries and the file's arrays at once, and
+    TensorFlow copies a NumPy array twice on its way into a variable: about
+    2.3 GB at peak for VGG16 instead of about 1.2 GB, too much for a 2 GB
+    Binder session.
+    """
     import keras
 
-    return keras.applications.VGG16(weights=None, classifier_activation=None)
+    if weights_path is None:
+        return keras.applications.VGG16(weights=None, classifier_activation=None)
+    # Keras's stateless scope defers variable initialisation (the mechanism it
+    # uses for lazy models); pinned Keras 3.15, kept in this one function.
+    from keras.src.backend.common import global_state
+    from keras.src.backend.common.stateless_scope import StatelessScope
+
+    with StatelessScope(initialize_variables=False):
+        model = keras.applications.VGG16(weights=None, classifier_activation=None)
+    ours = {id(v) for v in model.weights}
+    pending = global_state.get_global_attribute("uninitialized_variables", [])
+    global_state.set_global_attribute("uninitialized_variables", [v for v in pending if id(v) not in ours])
+    zeros = keras.initializers.Zeros()
+    # Largest first (fc1: 411 MB): its transient copy then sits next to an
+    # almost empty model instead of a full one.
+    with _open_h5(weights_path) as f:
+        pairs = sorted(_arrays_in_file(model, f, weights_path), key=lambda pair: -pair[1].size)
+        for variable, dataset in pairs:
+            variable._initializer = zeros
+            variable._deferred_initialize()
+            _assign_in_slices(variable, dataset)
+    return model
+
+
+CHUNK_BYTES = 128 * 2**20
 
 
 def load_h5_weights(model, path: str | os.PathLike) -> None:
-    """Load a Keras HDF5 weights file one array at a time.
+    """Assign a Keras HDF5 weights file to an existing model, array by array, in slices."""
+    with _open_h5(path) as f:
+        for variable, dataset in _arrays_in_file(model, f, path):
+            _assign_in_slices(variable, dataset)
 
-    ``model.load_weights`` reads every array of a layer into temporaries first;
-    assigning dataset by dataset keeps the extra memory to one array (fc1's
-    411 MB at most), which keeps VGG16 inside a 2 GB Binder session.
+
+def _assign_in_slices(variable, dataset) -> None:
+    """Copy an h5py dataset into a variable, at most ``CHUNK_BYTES`` of file at a time.
+
+    Slice assignment writes into the variable's own buffer; a whole NumPy
+    array on its way into TensorFlow is copied twice (3x its size at peak).
     """
+    rows = dataset.shape[0] if dataset.ndim else 1
+    step = max(1, CHUNK_BYTES // max(1, dataset.nbytes // max(rows, 1)))
+    if dataset.ndim == 0 or step >= rows:
+        variable.assign(dataset[()])
+        return
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        variable.value[start:stop].assign(dataset[start:stop])
+
+
+def _open_h5(path):
     import h5py
 
-    with h5py.File(path, "r") as f:
-        group = f["model_weights"] if "model_weights" in f else f
-        for layer in model.layers:
-            if not layer.weights:
-                continue
-            if layer.name not in group:
-                raise ModelUnavailableError(f"{path} has no weights for layer {layer.name!r}.")
-            layer_group = group[layer.name]
-            names = [n.decode() if isinstance(n, bytes) else n for n in layer_group.attrs["weight_names"]]
-            if len(names) != len(layer.weights):
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise ModelUnavailableError(f"cannot read weights file {path}: {error}") from None
+
+
+def _arrays_in_file(model, f, path) -> list:
+    """``(variable, dataset)`` for every weight of ``model`` in an open Keras HDF5 file.
+
+    The h5py datasets are read lazily by the caller. Names and shapes are checked.
+
+    Raises:
+        ModelUnavailableError: the file does not fit the model.
+    """
+    group = f["model_weights"] if "model_weights" in f else f
+    pairs = []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in group:
+            raise ModelUnavailableError(f"{path} has no weights for layer {layer.name!r}.")
+        layer_group = group[layer.name]
+        names = [n.decode() if isinstance(n, bytes) else n for n in layer_group.attrs["weight_names"]]
+        if len(names) != len(layer.weights):
+            raise ModelUnavailableError(
+                f"{path}: layer {layer.name!r} has {len(names)} arrays, the model "
+                f"expects {len(layer.weights)}."
+            )
+        for variable, name in zip(layer.weights, names):
+            dataset = layer_group[name]
+            if tuple(dataset.shape) != tuple(variable.shape):
                 raise ModelUnavailableError(
-                    f"{path}: layer {layer.name!r} has {len(names)} arrays, the model "
-                    f"expects {len(layer.weights)}."
+                    f"{path}: {name} has shape {dataset.shape}, expected {tuple(variable.shape)}."
                 )
-            for variable, name in zip(layer.weights, names):
-                array = layer_group[name][()]
-                if tuple(array.shape) != tuple(variable.shape):
-                    raise ModelUnavailableError(
-                        f"{path}: {name} has shape {array.shape}, expected {tuple(variable.shape)}."
-                    )
-                variable.assign(array)
-                del array
+            pairs.append((variable, dataset))
+    return pairs
 
 
 def preprocess_vgg16(images: np.ndarray) -> np.ndarray:
