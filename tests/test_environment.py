@@ -1,0 +1,86 @@
+"""The set-up files agree with each other: pins, Binder, Makefile, CI, README quick start."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import stat
+
+import yaml
+
+from conftest import REPO
+
+
+def pins(lines) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            found[name.strip().lower()] = version.strip()
+    return found
+
+
+def requirement_pins() -> dict[str, str]:
+    return pins((REPO / "requirements.txt").read_text().splitlines())
+
+
+def test_environment_yml_parses_and_carries_the_same_pins():
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    assert "python=3.11" in env["dependencies"]
+    pip_sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(pip_sections) == 1
+    assert pins(pip_sections[0]) == requirement_pins()
+
+
+def test_every_requirement_is_pinned_and_the_constraints_agree():
+    lines = [l for l in (REPO / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert all("==" in l for l in lines), "every runtime requirement must be pinned with =="
+    constraints = pins((REPO / "constraints.txt").read_text().splitlines())
+    dev = pins((REPO / "requirements-dev.txt").read_text().splitlines())
+    for name, version in {**requirement_pins(), **dev}.items():
+        assert constraints.get(name) == version, (name, version, constraints.get(name))
+    assert "torch" not in constraints, "torch must not become a dependency"
+    assert "timm" not in constraints, "timm must not become a dependency"
+    assert "tensorflow" not in constraints and "opencv-python" not in constraints
+
+
+def test_binder_uses_the_same_environment_and_a_strict_post_build():
+    binder_env = REPO / "binder" / "environment.yml"
+    assert binder_env.resolve() == (REPO / "environment.yml").resolve()
+    post_build = REPO / "binder" / "postBuild"
+    assert os.stat(post_build).st_mode & stat.S_IXUSR, "postBuild must be executable"
+    text = post_build.read_text()
+    assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
+    assert "pip install" in text and " -e ." in text
+
+
+def test_post_build_calls_only_what_exists():
+    text = (REPO / "binder" / "postBuild").read_text()
+    imports = re.findall(r"from ([\w.]+) import ([\w, ]+);", text)
+    assert len(imports) == 3, imports
+    for module, names in imports:
+        loaded = importlib.import_module(module)
+        for name in names.split(","):
+            assert callable(getattr(loaded, name.strip())), f"{module}.{name} does not exist"
+    # it pre-downloads VGG16's weights and the sample photos, and converts the offline model
+    assert "download_weights" in text and "sample_path('cat_dog')" in text and "load_efficientnet_lite0" in text
+
+
+def test_the_readme_quick_start_is_exactly_the_two_make_commands():
+    readme = (REPO / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```(?:bash|sh)?\n(.*?)```", quick_start, flags=re.S)
+    lines = [l.strip() for block in commands for l in block.splitlines() if l.strip()]
+    assert lines == ["make lab", "make test"]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make test" in ci
+    makefile = (REPO / "Makefile").read_text()
+    for target in ("lab:", "test:", "test-e2e:"):
+        assert f"\n{target}" in makefile
+    assert "--nbval " in makefile and "--nbval-lax" not in makefile
