@@ -18,7 +18,7 @@ def pins(lines) -> dict[str, str]:
         line = line.split("#", 1)[0].strip()
         if "==" in line:
             name, version = line.split("==", 1)
-            found[name.strip().lower()] = version.strip()
+            found[re.sub(r"[-_.]+", "-", name.strip().lower())] = version.strip()
     return found
 
 
