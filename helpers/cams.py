@@ -132,10 +132,10 @@ def channel_masks(activations: np.ndarray, channels, size: tuple[int, int]) -> n
     chosen = np.asarray(activations, np.float32)[..., np.asarray(channels, int)]
     if chosen.shape[-1] == 0:
         return np.zeros((0, *size), np.float32)
-    # cv2.resize takes at most 512 channels at a time (and drops the axis of a single one).
+    # cv2.resize (OpenCV 5) takes at most 128 channels at a time (and drops the axis of a single one).
     upsampled = np.concatenate(
-        [np.moveaxis(upsample(chosen[..., i : i + 256], size).reshape(*size, -1), -1, 0)
-         for i in range(0, chosen.shape[-1], 256)]
+        [np.moveaxis(upsample(np.ascontiguousarray(chosen[..., i : i + 128]), size).reshape(*size, -1), -1, 0)
+         for i in range(0, chosen.shape[-1], 128)]
     )
     low = upsampled.min(axis=(1, 2), keepdims=True)
     spread = upsampled.max(axis=(1, 2), keepdims=True) - low

@@ -120,7 +120,7 @@ def test_channel_masks_are_min_max_scaled_and_constant_channels_are_zero():
     masks = channel_masks(activations, [0, 2], (2, 2))
     np.testing.assert_allclose(masks[0], [[0, 1 / 3], [2 / 3, 1]])
     np.testing.assert_array_equal(masks[1], 0)
-    many = np.random.default_rng(0).random((3, 3, 600)).astype(np.float32)  # over cv2's 512 limit
+    many = np.random.default_rng(0).random((3, 3, 600)).astype(np.float32)  # over OpenCV 5's 128-channel limit
     assert channel_masks(many, np.arange(600), (6, 6)).shape == (600, 6, 6)
 
 

@@ -120,7 +120,10 @@ def test_cascade_on_a_small_model_scores_and_restores(random_image):
 
 
 def test_cascade_restores_weights_after_an_error(monkeypatch, random_image):
-    import helpers.explain.methods as methods
+    import importlib
+
+    # (not `import helpers.explain.methods`: `helpers.explain` is also the name of a function)
+    methods = importlib.import_module("helpers.explain.methods")
 
     model = gap_dense_model(3)
     classifier = wrap_keras_model(model)
