@@ -1,0 +1,136 @@
+"""The committed notebooks, read as JSON (nothing is executed): structure and clean outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+MARKER = "NBVAL_IGNORE_OUTPUT"
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def source(cell: dict) -> str:
+    text = cell.get("source", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def output_texts(cell: dict):
+    """Every piece of text a cell's outputs hold (streams, text/plain, text/html, errors)."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            yield output.get("name", ""), "".join(output.get("text", ""))
+        elif output.get("output_type") == "error":
+            yield "error", output.get("ename", "") + ": " + output.get("evalue", "")
+        else:
+            for key, value in output.get("data", {}).items():
+                if key.startswith("text/"):
+                    yield key, "".join(value) if isinstance(value, list) else value
+
+
+def test_there_are_five_numbered_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.name)
+def notebook(request):
+    return request.param, load(request.param)
+
+
+def test_navigation_links_in_first_and_last_cells(notebook):
+    path, nb = notebook
+    first, last = nb["cells"][0], nb["cells"][-1]
+    assert first["cell_type"] == "markdown" and last["cell_type"] == "markdown"
+    assert source(first).lstrip().startswith("# "), "the first cell starts with the title"
+    index = NOTEBOOKS.index(path)
+    expected = set()
+    if index > 0:
+        expected.add(NOTEBOOKS[index - 1].name)
+    if index + 1 < len(NOTEBOOKS):
+        expected.add(NOTEBOOKS[index + 1].name)
+    for cell in (first, last):
+        targets = {target for _, target in LINK.findall(source(cell))}
+        assert expected <= targets, f"{path.name}: navigation must link to {sorted(expected)}"
+        assert "../README.md" in targets, f"{path.name}: navigation must link to the index"
+        for target in targets:
+            if target.endswith(".ipynb"):
+                assert (path.parent / target).is_file(), f"{path.name} links to missing {target}"
+
+
+def test_parameters_cell(notebook):
+    path, nb = notebook
+    code = [source(c) for c in nb["cells"] if c["cell_type"] == "code"]
+    parameters = [c for c in code if 'MODEL = "auto"' in c]
+    assert len(parameters) == 1, f"{path.name}: one parameters cell with MODEL = \"auto\""
+    text = parameters[0]
+    assert re.search(r'^IMAGE = "', text, re.M) and re.search(r"^LAYER = ", text, re.M)
+    assert code.index(text) <= 1, "the parameters cell comes near the top"
+
+
+def test_outputs_are_clean(notebook):
+    path, nb = notebook
+    for number, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        for kind, text in output_texts(cell):
+            where = f"{path.name} cell {number}"
+            assert kind not in ("stderr", "error"), f"{where}: {kind} output: {text[:200]}"
+            assert "Traceback" not in text, f"{where}: traceback in the output"
+            assert "Error" not in text, f"{where}: 'Error' in the output: {text[:200]}"
+            assert "warning" not in text.lower(), f"{where}: a warning in the output: {text[:200]}"
+
+
+def test_every_cell_was_executed_in_order(notebook):
+    path, nb = notebook
+    counts = [c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"]
+    assert None not in counts, f"{path.name}: not every code cell was executed"
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: not run top to bottom in one go"
+
+
+def test_only_live_widget_cells_ignore_their_output(notebook):
+    path, nb = notebook
+    for number, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        text = source(cell)
+        shows_widget = any(
+            "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+            for output in cell.get("outputs", [])
+        )
+        marked = MARKER in text or "nbval-ignore-output" in cell.get("metadata", {}).get("tags", [])
+        assert marked == shows_widget, (
+            f"{path.name} cell {number}: {MARKER} must mark exactly the cells that display a live widget"
+        )
+        if MARKER in text:
+            assert text.lstrip().startswith(f"# {MARKER}"), f"{path.name} cell {number}: marker on the first line"
+
+
+def test_outputs_come_from_the_offline_model(notebook):
+    path, nb = notebook
+    for number, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code" and "load_model(MODEL)" in source(cell):
+            stdout = "".join(t for kind, t in output_texts(cell) if kind == "stdout")
+            assert "Using EfficientNet-Lite0: " in stdout, (
+                f"{path.name} cell {number}: the stored outputs must come from EfficientNet-Lite0"
+            )
+            break
+    else:
+        pytest.fail(f"{path.name}: no cell calls load_model(MODEL)")
+
+
+def test_sanitize_file_keeps_the_model_name():
+    config = (NOTEBOOK_DIR / "sanitize.cfg").read_text()
+    regexes = dict(re.findall(r"^regex:\s*(.+)$\n^replace:\s*(.+)$", config, re.M))
+    line = "Using EfficientNet-Lite0: VGG16's weights are not cached (offline)."
+    sanitized = line
+    for pattern, replacement in regexes.items():
+        sanitized = re.sub(pattern, replacement, sanitized)
+    assert sanitized == "Using EfficientNet-Lite0: <reason>"
