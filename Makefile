@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
+# Jupyter refuses to run as root without being told; root is normal in containers and CI.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 .PHONY: lab test test-unit test-notebooks test-e2e bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
