@@ -207,3 +207,13 @@ def test_model_input_resizes_the_whole_photo():
     resized, x = model_input(classifier, photo)
     assert resized.shape == (16, 16, 3) and x.shape == (1, 16, 16, 3)
     assert resized[:, :7].max() == 0 and resized[:, 9:].min() == 255  # no crop: halves stay halves
+
+
+def test_any_sequence_of_class_counts_reuses_or_builds_the_right_trace(random_image):
+    """One class, then two, then one again (a learner's natural order) all work."""
+    classifier = wrap_keras_model(gap_dense_model(10))
+    one = explain(classifier, random_image, [1])
+    two = explain(classifier, random_image, [1, 2])
+    again = explain(classifier, random_image, [2])
+    np.testing.assert_allclose(two[0]["gradcam"].map, one[0]["gradcam"].map, atol=1e-6)
+    np.testing.assert_allclose(two[1]["gradcam"].map, again[0]["gradcam"].map, atol=1e-6)

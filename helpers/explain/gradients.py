@@ -44,14 +44,15 @@ class Gradients:
     input_gradients: np.ndarray | None  # (K, H, W, 3), guided backprop, model input order
 
 
-def _trace(model, layer: str, guided: bool, score: str, top_k: int | None):
+def _trace(model, layer: str, guided: bool, score: str, top_k: int | None, count: int):
     per_model = _traces.setdefault(model, {})
-    key = (layer, guided, score, top_k)
+    # The number of classes is part of the key: the graph unrolls one gradient per class.
+    key = (layer, guided, score, top_k, count)
     if key in per_model:
         return per_model[key]
     features_and_logits = feature_and_logits_model(model, layer)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function
     def run(x, class_indices):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
@@ -87,7 +88,7 @@ def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=Fals
         indices = tf.zeros([top_k], tf.int32)  # shape only: the graph picks the classes
     else:
         indices = tf.constant(np.asarray(class_indices, dtype=np.int32).reshape(-1))
-    run = _trace(model, layer, guided, score, top_k)
+    run = _trace(model, layer, guided, score, top_k, int(indices.shape[0]))
     calls["gradients"] += 1
     with patched_activations(model, guided=guided, logits=True):
         logits, chosen, activations, d_activations, d_inputs = run(tf.constant(x, tf.float32), indices)
