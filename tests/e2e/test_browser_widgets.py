@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -117,7 +118,7 @@ def test_widgets_respond_in_a_real_browser(lab):
 
             # Run > Run All Cells
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-item[data-command='notebook:run-all-cells']").click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 prompts = page.locator(".jp-InputArea-prompt").all_inner_texts()
