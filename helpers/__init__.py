@@ -37,6 +37,7 @@ from .explain import (  # noqa: E402
     grad_cam,
     guided_backprop,
     guided_grad_cam,
+    saliency,
     split_model,
 )
 from .models import Classifier, load_model, wrap_keras_model  # noqa: E402
@@ -46,5 +47,5 @@ __all__ = [
     "HelpersError", "ImageError", "LayerError", "ModelUnavailableError", "UnsafePickleError",
     "UnsupportedActivationError", "counterfactual", "explain", "feature_and_logits_model",
     "grad_cam", "guided_backprop", "guided_grad_cam", "load_image", "load_model", "load_sample",
-    "resize_for_model", "split_model", "wrap_keras_model",
+    "resize_for_model", "saliency", "split_model", "wrap_keras_model",
 ]

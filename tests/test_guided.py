@@ -145,3 +145,25 @@ def test_leaky_relu_layer_is_refused(random_image):
     model = keras.Model(image, keras.layers.Dense(3)(x))
     with pytest.raises(UnsupportedActivationError, match="leaky"):
         guided_backprop(model, random_image)
+
+
+def test_plain_input_gradients_on_the_hand_network():
+    """Same network as above: plain dy/dx = (-4, 1), even after a guided pass on the same model."""
+    model = hand_network()
+    x = np.array([[[[1.0, 2.0]]]], np.float32)
+    gradients.compute(model, x, "conv", class_indices=[0], guided=True)
+    plain = gradients.compute(model, x, "conv", class_indices=[0], plain_inputs=True)
+    np.testing.assert_allclose(plain.input_gradients[0, 0, 0], [-4.0, 1.0])
+
+
+def test_saliency_differs_from_guided_backprop_and_works_with_any_activation(random_image):
+    from helpers import saliency
+
+    model = _relu_model()
+    photo = np.random.default_rng(5).uniform(0, 255, (8, 8, 3)).astype(np.float32)
+    plain, guided = saliency(model, photo, 1).map, guided_backprop(model, photo, 1).map
+    assert plain.shape == guided.shape == (8, 8, 3) and not np.allclose(plain, guided)
+    image = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="gelu", name="conv")(image)
+    smooth = keras.Model(image, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    assert np.isfinite(saliency(smooth, random_image, 0).map).all()

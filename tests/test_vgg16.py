@@ -166,3 +166,13 @@ def test_a_missing_local_weights_file_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv(vgg16.WEIGHTS_ENV, str(tmp_path / "missing.h5"))
     with pytest.raises(ModelUnavailableError, match="does not name a file"):
         load_model("vgg16")
+
+
+def test_random_vgg16_weights_follow_keras_defaults(architecture):
+    """Glorot-uniform kernels, zero biases: the distribution keras.applications.VGG16 draws."""
+    kernel, bias = architecture.get_layer("fc1").get_weights()
+    limit = np.sqrt(6.0 / (25088 + 4096))
+    assert np.abs(kernel).max() <= limit and kernel.std() == pytest.approx(limit / np.sqrt(3), rel=0.01)
+    assert not bias.any()
+    conv = architecture.get_layer("block1_conv1").get_weights()[0]
+    assert np.abs(conv).max() <= np.sqrt(6.0 / (3 * 9 + 64 * 9))

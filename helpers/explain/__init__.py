@@ -17,12 +17,13 @@ from .methods import (
     guided_backprop,
     guided_grad_cam,
     model_input,
+    saliency,
 )
 from .split import feature_and_logits_model, split_model
 
 __all__ = [
     "METHODS", "Explanation", "channel_weights", "counterfactual", "default_layer", "explain",
     "feature_and_logits_model", "find_layer", "grad_cam", "grad_cam_map", "guided_backprop",
-    "guided_grad_cam", "guided_relu", "model_input", "normalize_map", "patched_activations",
+    "guided_grad_cam", "guided_relu", "model_input", "normalize_map", "patched_activations", "saliency",
     "split_model", "upsample", "use_backward_rule", "weighted_sum",
 ]

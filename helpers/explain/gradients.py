@@ -5,7 +5,8 @@ Everything the methods need comes from one ``tf.function`` call:
 * the logits (and the top-K classes, chosen inside the graph),
 * the feature map ``A`` at the chosen layer,
 * ``dy^c/dA`` for each requested class (plain backprop: Grad-CAM),
-* optionally ``dy^c/dx`` with the guided ReLU rule (guided backprop).
+* optionally ``dy^c/dx``, with the guided ReLU rule (guided backprop) or
+  plain (saliency).
 
 The gradients w.r.t. ``A`` only run backward through the head, which is why
 Grad-CAM costs little more than a forward pass, and why K classes cost little
@@ -41,13 +42,13 @@ class Gradients:
     class_indices: np.ndarray  # (K,) int
     activations: np.ndarray  # (h, w, C)
     activation_gradients: np.ndarray  # (K, h, w, C), plain backprop
-    input_gradients: np.ndarray | None  # (K, H, W, 3), guided backprop, model input order
+    input_gradients: np.ndarray | None  # (K, H, W, 3), guided or plain, model input order
 
 
-def _trace(model, layer: str, guided: bool, score: str, top_k: int | None, count: int):
+def _trace(model, layer: str, input_rule: str | None, score: str, top_k: int | None, count: int):
     per_model = _traces.setdefault(model, {})
     # The number of classes is part of the key: the graph unrolls one gradient per class.
-    key = (layer, guided, score, top_k, count)
+    key = (layer, input_rule, score, top_k, count)
     if key in per_model:
         return per_model[key]
     features_and_logits = feature_and_logits_model(model, layer)
@@ -66,8 +67,8 @@ def _trace(model, layer: str, guided: bool, score: str, top_k: int | None, count
         with use_backward_rule("plain"):
             d_activations = tf.stack([tape.gradient(t, activations)[0] for t in per_class])
         d_inputs = tf.zeros([0])
-        if guided:
-            with use_backward_rule("guided"):
+        if input_rule is not None:
+            with use_backward_rule(input_rule):
                 d_inputs = tf.stack([tape.gradient(t, x)[0] for t in per_class])
         return logits[0], class_indices, activations[0], d_activations, d_inputs
 
@@ -75,10 +76,12 @@ def _trace(model, layer: str, guided: bool, score: str, top_k: int | None, count
     return run
 
 
-def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=False, score="logit") -> Gradients:
+def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=False, plain_inputs=False,
+            score="logit") -> Gradients:
     """Run the (cached) traced pass on one preprocessed image ``x`` of shape (1, H, W, 3).
 
     Exactly one of ``class_indices`` (a sequence of ints) and ``top_k`` is given.
+    ``guided`` adds guided input gradients; ``plain_inputs`` plain ones instead.
     """
     if score not in SCORES:
         raise ValueError(f"score must be one of {SCORES}, not {score!r}")
@@ -88,7 +91,8 @@ def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=Fals
         indices = tf.zeros([top_k], tf.int32)  # shape only: the graph picks the classes
     else:
         indices = tf.constant(np.asarray(class_indices, dtype=np.int32).reshape(-1))
-    run = _trace(model, layer, guided, score, top_k, int(indices.shape[0]))
+    input_rule = "guided" if guided else ("plain" if plain_inputs else None)
+    run = _trace(model, layer, input_rule, score, top_k, int(indices.shape[0]))
     calls["gradients"] += 1
     with patched_activations(model, guided=guided, logits=True):
         logits, chosen, activations, d_activations, d_inputs = run(tf.constant(x, tf.float32), indices)
@@ -97,5 +101,5 @@ def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=Fals
         class_indices=chosen.numpy().astype(int),
         activations=activations.numpy(),
         activation_gradients=d_activations.numpy(),
-        input_gradients=d_inputs.numpy() if guided else None,
+        input_gradients=d_inputs.numpy() if input_rule else None,
     )

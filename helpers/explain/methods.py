@@ -189,6 +189,30 @@ def guided_grad_cam(classifier, image, target=None, *, layer=None) -> Explanatio
                    layer=layer)[0]["guided_gradcam"]
 
 
+def saliency(classifier, image, target=None) -> Explanation:
+    """Plain gradients dy^c/dx (Simonyan et al. 2014): (H, W, 3), RGB order.
+
+    What guided backprop starts from: ordinary backprop through every ReLU.
+    Works with any activation. Noisy, because negative and positive
+    contributions flow back alike.
+    """
+    classifier = as_classifier(classifier)
+    index = classifier.class_index(target) if target is not None else None
+    _, x = model_input(classifier, image)
+    result = _gradients.compute(
+        classifier.model, x, classifier.last_conv_layer, class_indices=None if index is None else [index],
+        top_k=1 if index is None else None, plain_inputs=True,
+    )
+    index = int(result.class_indices[0])
+    gradient = result.input_gradients[0][..., ::-1] if classifier.input_is_bgr else result.input_gradients[0]
+    probabilities = _softmax(result.logits)
+    return Explanation(
+        method="saliency", class_index=index, class_name=classifier.pretty_name(index),
+        probability=float(probabilities[index]), logit=float(result.logits[index]),
+        map=np.ascontiguousarray(gradient, dtype=np.float32),
+    )
+
+
 def _targets(target):
     return None if target is None else [target]
 

@@ -6,6 +6,7 @@ The weights (553 MB) come from the web once and are cached by Keras in
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -86,27 +87,51 @@ def download_weights(timeout: float = 3.0) -> Path:
     return Path(path)
 
 
-def build_vgg16(weights_path: str | os.PathLike | None = None):
-    """``keras.applications.VGG16`` with a linear (logit) output.
+def build_vgg16(weights_path: str | os.PathLike | None = None, *, seed: int = 0):
+    """``keras.applications.VGG16`` with a linear (logit) output, built lean.
 
     Args:
         weights_path: a Keras HDF5 weights file (the ImageNet one), or None
-            for random weights (the architecture alone, available offline).
+            for random weights (the architecture alone, available offline):
+            Glorot-uniform kernels and zero biases, as Keras draws them.
+        seed: seed of the random weights.
 
-    With a file, every variable starts as zeros (no random numbers are drawn)
-    and is then filled from the file in slices of at most ``CHUNK_BYTES``.
-    The usual way, random initialisation followed by ``load_weights``, holds
+    Every variable starts empty and is filled in slices of at most
+    ``CHUNK_BYTES``, largest first. The usual way (Keras draws random
+    values for all 138 M weights, then ``load_weights`` reads the file) holds
     random values, their temporaries and the file's arrays at once, and
     TensorFlow copies a NumPy array twice on its way into a variable: about
-    2.3 GB at peak for VGG16 instead of about 1.2 GB, too much for a 2 GB
-    Binder session.
+    2.3 GB at peak instead of about 1.3 GB, too much for a 2 GB Binder session.
     """
     import keras
 
-    if weights_path is None:
-        return keras.applications.VGG16(weights=None, classifier_activation=None)
-    # Keras's stateless scope defers variable initialisation (the mechanism it
-    # uses for lazy models); pinned Keras 3.15, kept in this one function.
+    model = _uninitialised_vgg16()
+    zeros = keras.initializers.Zeros()
+    with contextlib.ExitStack() as stack:
+        if weights_path is None:
+            rng = np.random.default_rng(seed)
+            sources = [(v, _glorot_uniform_rows(tuple(v.shape), rng) if len(v.shape) > 1 else None)
+                       for v in model.weights]
+        else:
+            f = stack.enter_context(_open_h5(weights_path))
+            sources = [(v, lambda a, b, _d=d: _d[a:b]) for v, d in _arrays_in_file(model, f, weights_path)]
+        # Largest first (fc1: 411 MB): its transient copy then sits next to an
+        # almost empty model instead of a full one.
+        for variable, rows in sorted(sources, key=lambda pair: -int(np.prod(pair[0].shape))):
+            variable._initializer = zeros
+            variable._deferred_initialize()
+            if rows is not None:
+                _assign_in_slices(variable, rows)
+    return model
+
+
+def _uninitialised_vgg16():
+    """VGG16 whose variables exist but hold no values yet.
+
+    Keras's stateless scope defers variable initialisation (the mechanism it
+    uses for lazy models); pinned Keras 3.15, kept in this one function.
+    """
+    import keras
     from keras.src.backend.common import global_state
     from keras.src.backend.common.stateless_scope import StatelessScope
 
@@ -115,16 +140,15 @@ def build_vgg16(weights_path: str | os.PathLike | None = None):
     ours = {id(v) for v in model.weights}
     pending = global_state.get_global_attribute("uninitialized_variables", [])
     global_state.set_global_attribute("uninitialized_variables", [v for v in pending if id(v) not in ours])
-    zeros = keras.initializers.Zeros()
-    # Largest first (fc1: 411 MB): its transient copy then sits next to an
-    # almost empty model instead of a full one.
-    with _open_h5(weights_path) as f:
-        pairs = sorted(_arrays_in_file(model, f, weights_path), key=lambda pair: -pair[1].size)
-        for variable, dataset in pairs:
-            variable._initializer = zeros
-            variable._deferred_initialize()
-            _assign_in_slices(variable, dataset)
     return model
+
+
+def _glorot_uniform_rows(shape: tuple[int, ...], rng):
+    """Rows of a Glorot-uniform kernel on demand: U(-l, l), l = sqrt(6 / (fan_in + fan_out))."""
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return lambda start, stop: rng.uniform(-limit, limit, size=(stop - start, *shape[1:])).astype(np.float32)
 
 
 CHUNK_BYTES = 128 * 2**20
@@ -134,23 +158,27 @@ def load_h5_weights(model, path: str | os.PathLike) -> None:
     """Assign a Keras HDF5 weights file to an existing model, array by array, in slices."""
     with _open_h5(path) as f:
         for variable, dataset in _arrays_in_file(model, f, path):
-            _assign_in_slices(variable, dataset)
+            _assign_in_slices(variable, lambda a, b, _d=dataset: _d[a:b])
 
 
-def _assign_in_slices(variable, dataset) -> None:
-    """Copy an h5py dataset into a variable, at most ``CHUNK_BYTES`` of file at a time.
+def _assign_in_slices(variable, rows) -> None:
+    """Fill a variable from ``rows(start, stop)``, at most ``CHUNK_BYTES`` at a time.
 
     Slice assignment writes into the variable's own buffer; a whole NumPy
     array on its way into TensorFlow is copied twice (3x its size at peak).
     """
-    rows = dataset.shape[0] if dataset.ndim else 1
-    step = max(1, CHUNK_BYTES // max(1, dataset.nbytes // max(rows, 1)))
-    if dataset.ndim == 0 or step >= rows:
-        variable.assign(dataset[()])
+    shape = tuple(variable.shape)
+    if not shape:
+        variable.assign(rows(0, 1).reshape(()))
         return
-    for start in range(0, rows, step):
-        stop = min(rows, start + step)
-        variable.value[start:stop].assign(dataset[start:stop])
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * 4
+    step = max(1, CHUNK_BYTES // max(row_bytes, 1))
+    if step >= shape[0]:
+        variable.assign(rows(0, shape[0]))
+        return
+    for start in range(0, shape[0], step):
+        stop = min(shape[0], start + step)
+        variable.value[start:stop].assign(rows(start, stop))
 
 
 def _open_h5(path):
