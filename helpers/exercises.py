@@ -502,6 +502,28 @@ def _chelsea_gradients(classifier=None):
     return _cached(("chelsea_gradients", id(classifier)), make)
 
 
+def _chelsea_relu_inputs(classifier=None):
+    """``(x, upstream)`` of the model's last activation: its input, and the 'tiger cat' gradient at its output."""
+    classifier = _lite0(classifier)
+
+    def make():
+        from .data import load_sample
+        from .explain import model_input
+        from .explain.gradients import compute
+        from .explain.layers import find_layer, flat_layers
+
+        _, x = model_input(classifier, load_sample("chelsea"))
+        index = classifier.class_index("tiger cat")
+        activation = find_layer(classifier.model, classifier.last_conv_layer)  # EfficientNet-Lite0: top_activation
+        layers = flat_layers(classifier.model)
+        before = layers[layers.index(activation) - 1]  # the layer that feeds it: top_bn
+        inputs = compute(classifier.model, x, before.name, class_indices=[index]).activations
+        upstream = compute(classifier.model, x, activation.name, class_indices=[index]).activation_gradients[0]
+        return (np.array(inputs, np.float32), np.array(upstream, np.float32)), classifier
+
+    return _cached(("chelsea_relu", id(classifier)), make)
+
+
 def _chelsea_guided(classifier=None):
     """``(guided backprop map, Grad-CAM map, Guided Grad-CAM map)`` for 'tiger cat' on chelsea."""
     classifier = _lite0(classifier)
@@ -843,7 +865,7 @@ class _GuidedReluGradient(_ArrayExercise):
                 "unchanged (masked), not scaled by x."),
     )
 
-    def cases(self, real_model=True, **_):
+    def cases(self, real_model=True, classifier=None, **_):
         def case(description, x, upstream, **kw):
             x, upstream = np.asarray(x, np.float32), np.asarray(upstream, np.float32)
             return Case(description, (x, upstream), _reference_guided_relu_gradient(x, upstream), **kw)
@@ -862,7 +884,16 @@ class _GuidedReluGradient(_ArrayExercise):
                  [[1.0, -1.0], [2.0, 0.5]], [[-1.0, -2.0], [-0.5, -3.0]]),
             case("random 4 x 5 x 6 values", big_x, big_up, show_inputs=False),
         ]
-        return found, []
+        notes = []
+        if real_model:
+            real, note = _real_case_or_note(
+                lambda: case("the real model: the input of EfficientNet-Lite0's last activation and the 'tiger cat' "
+                             "gradient arriving at its output, 'chelsea' photo", *_chelsea_relu_inputs(classifier),
+                             show_inputs=False),
+                "EfficientNet-Lite0")
+            found += [real] if real else []
+            notes += [note] if note else []
+        return found, notes
 
 
 # --------------------------------------------------------------------------
