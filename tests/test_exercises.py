@@ -1,6 +1,6 @@
 """helpers.exercises: the checkers accept the reference solutions, reject known mistakes with a
 specific message, accept equivalent answers with a note, and survive student code that raises,
-hangs, returns NaN or the wrong shape. The cell specs in notebooks/exercises_cells.md are run too."""
+hangs, returns NaN or the wrong shape. The exercise cells of notebooks 02-05 are run too."""
 
 from __future__ import annotations
 
@@ -441,22 +441,25 @@ def test_class_for_region_real_cases_find_the_dog_and_the_cat(context):
 
 
 # --------------------------------------------------------------------------
-# The notebook cells of notebooks/exercises_cells.md
+# The exercise cells at the end of notebooks 02-05
 # --------------------------------------------------------------------------
 
-CELL = re.compile(
-    r"^#### Cell (?P<id>\d\d\.\d) · (?P<type>markdown|code)\n"
-    r"metadata: `(?P<metadata>[^`]*)`\n\n"
-    r"```(?:markdown|python)\n(?P<source>.*?)\n```",
-    re.M | re.S,
-)
+EXERCISE_NOTEBOOKS = {"02": "02_grad_cam", "03": "03_guided_backprop", "04": "04_guided_grad_cam",
+                      "05": "05_class_discrimination"}
 
 
 def spec_cells():
-    text = (NOTEBOOKS / "exercises_cells.md").read_text(encoding="utf-8")
-    cells = [m.groupdict() for m in CELL.finditer(text)]
-    for cell in cells:
-        cell["metadata"] = json.loads(cell["metadata"])
+    """The exercise cells of notebooks 02-05: from the "## Exercise" heading to the end, as dicts."""
+    cells = []
+    for number, name in EXERCISE_NOTEBOOKS.items():
+        notebook = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
+        started = False
+        for position, cell in enumerate(notebook["cells"][:-1]):  # the last cell is navigation
+            source = "".join(cell["source"])
+            started = started or (cell["cell_type"] == "markdown" and source.startswith("## Exercise"))
+            if started:
+                cells.append({"id": f"{number}.{position}", "type": cell["cell_type"],
+                              "metadata": cell["metadata"], "source": source})
     return cells
 
 
