@@ -26,7 +26,7 @@ import numpy as np
 import helpers  # noqa: F401  (quiet TensorFlow before it loads)
 import tensorflow as tf
 
-from helpers import explain, load_model, wrap_keras_model
+from helpers import explain_classes, load_model, wrap_keras_model
 from helpers.explain import model_input
 from helpers.models import vgg16
 
@@ -52,9 +52,9 @@ def bench(classifier, repeats: int) -> dict[str, float]:
     x_tensor = tf.constant(x)
     variants = {
         "forward": lambda: forward(x_tensor).numpy(),
-        "gradcam": lambda: explain(classifier, photo, [281], guided=False),
-        "guided_gradcam": lambda: explain(classifier, photo, [281], guided=True),
-        "top5 gradcam": lambda: explain(classifier, photo, top_k=5, guided=False),
+        "gradcam": lambda: explain_classes(classifier, photo, [281], guided=False),
+        "guided_gradcam": lambda: explain_classes(classifier, photo, [281], guided=True),
+        "top5 gradcam": lambda: explain_classes(classifier, photo, top_k=5, guided=False),
     }
     for fn in variants.values():  # trace and warm up
         fn(), fn()

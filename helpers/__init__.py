@@ -32,7 +32,7 @@ from .errors import (  # noqa: E402
 from .explain import (  # noqa: E402
     Explanation,
     counterfactual,
-    explain,
+    explain_classes,
     feature_and_logits_model,
     grad_cam,
     guided_backprop,
@@ -45,7 +45,7 @@ from .models import Classifier, load_model, wrap_keras_model  # noqa: E402
 __all__ = [
     "SAMPLES", "Classifier", "ClassIndexError", "DataUnavailableError", "Explanation",
     "HelpersError", "ImageError", "LayerError", "ModelUnavailableError", "UnsafePickleError",
-    "UnsupportedActivationError", "counterfactual", "explain", "feature_and_logits_model",
+    "UnsupportedActivationError", "counterfactual", "explain_classes", "feature_and_logits_model",
     "grad_cam", "guided_backprop", "guided_grad_cam", "load_image", "load_model", "load_sample",
     "resize_for_model", "saliency", "split_model", "wrap_keras_model",
 ]

@@ -28,7 +28,8 @@ from .explain.gradients import compute
 from .explain.layers import feature_map_layers, find_layer
 from .explain.maps import normalize_map, upsample, weighted_sum
 from .explain.methods import Explanation, model_input
-from .metrics import model_logits, softmax as _softmax
+from .explain.gradients import logits as model_logits
+from .metrics import softmax as _softmax
 from .models.wrap import as_classifier
 
 
@@ -132,11 +133,7 @@ def channel_masks(activations: np.ndarray, channels, size: tuple[int, int]) -> n
     chosen = np.asarray(activations, np.float32)[..., np.asarray(channels, int)]
     if chosen.shape[-1] == 0:
         return np.zeros((0, *size), np.float32)
-    # cv2.resize (OpenCV 5) takes at most 128 channels at a time (and drops the axis of a single one).
-    upsampled = np.concatenate(
-        [np.moveaxis(upsample(np.ascontiguousarray(chosen[..., i : i + 128]), size).reshape(*size, -1), -1, 0)
-         for i in range(0, chosen.shape[-1], 128)]
-    )
+    upsampled = np.moveaxis(upsample(chosen, size), -1, 0)
     low = upsampled.min(axis=(1, 2), keepdims=True)
     spread = upsampled.max(axis=(1, 2), keepdims=True) - low
     return np.where(spread > 0, (upsampled - low) / np.where(spread > 0, spread, 1.0), 0.0).astype(np.float32)

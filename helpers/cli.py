@@ -78,12 +78,12 @@ def predict(args) -> None:
 
 def explain(args) -> None:
     from . import viz
-    from .explain import explain as run_explain
+    from .explain import explain_classes
 
     image, classifier = _load(args.image, args.model)
     method = METHOD_NAMES[args.method]
     target = _target(args.target)
-    result = run_explain(
+    result = explain_classes(
         classifier, image, None if target is None else [target], layer=args.layer,
         guided=method.startswith("guided"),
     )[0][method]

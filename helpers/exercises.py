@@ -530,9 +530,9 @@ def _chelsea_guided(classifier=None):
 
     def make():
         from .data import load_sample
-        from .explain import explain
+        from .explain import explain_classes
 
-        result = explain(classifier, load_sample("chelsea"), ["tiger cat"])[0]
+        result = explain_classes(classifier, load_sample("chelsea"), ["tiger cat"])[0]
         return (result["guided_backprop"].map, result["gradcam"].map, result["guided_gradcam"].map), classifier
 
     return _cached(("chelsea_guided", id(classifier)), make)
@@ -543,10 +543,10 @@ def _cat_dog_top5(classifier=None, image=None):
 
     def make():
         from .data import load_sample
-        from .explain import explain
+        from .explain import explain_classes
 
         photo = load_sample("cat_dog") if image is None else image
-        explanations = explain(classifier, photo, top_k=5, guided=False)
+        explanations = explain_classes(classifier, photo, top_k=5, guided=False)
         return (explanations, photo.shape[:2], classifier.input_size), (classifier, image)
 
     return _cached(("cat_dog_top5", id(classifier), id(image)), make)
@@ -1324,7 +1324,7 @@ def check_guided_grad_cam(fn: Callable, **kwargs) -> CheckResult:
 def check_class_for_region(fn: Callable, **kwargs) -> CheckResult:
     """Notebook 05. ``fn(explanations, box)`` -> the class index whose Grad-CAM map has the largest share in ``box``.
 
-    ``explanations``: a list like ``explain(classifier, photo, top_k=5)``, one dict per class with
+    ``explanations``: a list like ``explain_classes(classifier, photo, top_k=5)``, one dict per class with
     at least ``"gradcam"``; ``box``: ``(x0, y0, x1, y1)`` in map cells, ``map[y0:y1, x0:x1]``.
     """
     return check("class_for_region", fn, **kwargs)

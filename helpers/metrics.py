@@ -21,7 +21,6 @@ Four families:
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import cv2
@@ -221,50 +220,12 @@ def _curve(classifier, image, saliency, target, *, kind, steps, baseline, seed, 
     fractions, images = perturbation_batch(
         image, saliency, kind=kind, steps=steps, substrate=_substrate(image, baseline), seed=seed
     )
-    logits = batch_logits(classifier, images, batch_size=batch_size)
+    logits = classifier.logits(images, batch_size=batch_size).astype(np.float64)
     scores = softmax(logits)[:, index]
     return Curve(kind=kind, fractions=fractions, scores=scores, auc=auc(fractions, scores), class_index=index)
 
 
 # model -> traced forward pass. Weak keys: a model that is gone takes its trace with it.
-_forward_traces: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def model_logits(model, batch: np.ndarray) -> np.ndarray:
-    """``model(batch)`` for a preprocessed batch, as pre-softmax scores (float64).
-
-    The forward pass is a ``tf.function`` traced once per model (on a CPU it
-    runs batches about 3x faster than an eager call). It is traced with a
-    final softmax/sigmoid made the identity, so a wrapped model that ends in
-    a softmax still gives logits. It reads the model's variables at each call,
-    so changed weights (:mod:`helpers.sanity`) are seen without re-tracing.
-    """
-    import tensorflow as tf
-
-    from .explain.activations import patched_activations
-
-    run = _forward_traces.get(model)
-    if run is None:
-        run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        _forward_traces[model] = run
-    with patched_activations(model, guided=False, logits=True):
-        return np.asarray(run(tf.constant(batch, tf.float32)), np.float64)
-
-
-def batch_logits(classifier, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-    """``classifier.logits(images)`` through :func:`model_logits`: RGB 0-255 images at the input size.
-
-    ``batch_size`` splits a large batch into several forward passes (memory).
-    """
-    images = np.asarray(images, np.float32)
-    batch_size = batch_size or len(images)
-    parts = [
-        model_logits(classifier.model, np.asarray(classifier.preprocess(images[i : i + batch_size]), np.float32))
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(parts)
-
-
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, in float64 (stable: the maximum is subtracted first)."""
     shifted = np.asarray(logits, np.float64)
@@ -275,7 +236,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def _class_index(classifier, image, target) -> int:
     if target is None:
-        return int(np.argmax(batch_logits(classifier, image[None])[0]))
+        return int(np.argmax(classifier.logits(image[None])[0]))
     return classifier.class_index(target)
 
 

@@ -229,19 +229,19 @@ def cascading_randomization(classifier, image, target=None, *, layer=None, seed:
     """
     from tqdm.auto import tqdm
 
-    from .explain.methods import explain
+    from .explain.methods import explain_classes
     from .models.wrap import as_classifier
 
     classifier = as_classifier(classifier)
     if target is None:
-        target = explain(classifier, image, top_k=1, layer=layer, guided=False)[0]["gradcam"].class_index
+        target = explain_classes(classifier, image, top_k=1, layer=layer, guided=False)[0]["gradcam"].class_index
     randomizer = Randomizer(classifier.model, seed=seed, by=by)
     depth_limit = len(randomizer.groups) if max_depth is None else min(int(max_depth), len(randomizer.groups))
     steps: list[SanityStep] = []
     try:
         for depth in tqdm(range(depth_limit + 1), desc="randomised blocks", disable=not progress):
             randomizer.randomize_to(depth)
-            result = explain(classifier, image, [target], layer=layer, guided=True)[0]
+            result = explain_classes(classifier, image, [target], layer=layer, guided=True)[0]
             maps = {method: result[method].map for method in METHODS}
             step = SanityStep(
                 depth=depth,

@@ -25,7 +25,7 @@ import numpy as np
 from . import viz
 from .data import load_image, resize_for_model
 from .errors import HelpersError
-from .explain.methods import METHODS, explain
+from .explain.methods import METHODS, explain_classes
 from .models.wrap import as_classifier
 
 #: How each method is called in the widgets and figures.
@@ -153,7 +153,7 @@ class Explorer:
     def _compute(self, image) -> None:
         """The one expensive step: every method for the top-K classes, from one pass."""
         guided = any(m in GUIDED_METHODS for m in self.methods)
-        explanations = explain(self.classifier, image, top_k=self.top_k, layer=self.layer, guided=guided)
+        explanations = explain_classes(self.classifier, image, top_k=self.top_k, layer=self.layer, guided=guided)
         # Only replace the cache once everything worked: a failure keeps the old photo.
         self.explanations = explanations
         self.photo = resize_for_model(np.asarray(image), self.classifier.input_size)

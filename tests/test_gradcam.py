@@ -11,7 +11,7 @@ from helpers import (
     ClassIndexError,
     LayerError,
     counterfactual,
-    explain,
+    explain_classes,
     grad_cam,
     guided_backprop,
     guided_grad_cam,
@@ -106,11 +106,11 @@ def test_grad_cam_agrees_with_tf_keras_vis(random_image):
 
 def test_top_k_from_one_pass_equals_one_by_one(random_image):
     classifier = wrap_keras_model(gap_dense_model(5, classes=6))
-    batch = explain(classifier, random_image, top_k=3, layer="conv1")
+    batch = explain_classes(classifier, random_image, top_k=3, layer="conv1")
     logits = classifier.logits(random_image[None])[0]
     assert [e["gradcam"].class_index for e in batch] == list(np.argsort(-logits)[:3])
     for entry in batch:
-        single = explain(classifier, random_image, [entry["gradcam"].class_index], layer="conv1")[0]
+        single = explain_classes(classifier, random_image, [entry["gradcam"].class_index], layer="conv1")[0]
         for method in ("gradcam", "counterfactual", "guided_backprop", "guided_gradcam"):
             np.testing.assert_allclose(entry[method].map, single[method].map, rtol=1e-5, atol=1e-6)
 
@@ -180,7 +180,7 @@ def test_layer_and_class_errors_are_clear(random_image):
     with pytest.raises(ClassIndexError, match="unknown class name"):
         grad_cam(model, random_image, "zebra")
     with pytest.raises(ClassIndexError, match="top_k must be an int from 1 to 4"):
-        explain(model, random_image, top_k=5)
+        explain_classes(model, random_image, top_k=5)
 
 
 def test_a_model_without_conv_layers_is_refused():
@@ -212,8 +212,25 @@ def test_model_input_resizes_the_whole_photo():
 def test_any_sequence_of_class_counts_reuses_or_builds_the_right_trace(random_image):
     """One class, then two, then one again (a learner's natural order) all work."""
     classifier = wrap_keras_model(gap_dense_model(10))
-    one = explain(classifier, random_image, [1])
-    two = explain(classifier, random_image, [1, 2])
-    again = explain(classifier, random_image, [2])
+    one = explain_classes(classifier, random_image, [1])
+    two = explain_classes(classifier, random_image, [1, 2])
+    again = explain_classes(classifier, random_image, [2])
     np.testing.assert_allclose(two[0]["gradcam"].map, one[0]["gradcam"].map, atol=1e-6)
     np.testing.assert_allclose(two[1]["gradcam"].map, again[0]["gradcam"].map, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 130, 300])
+def test_upsample_keeps_every_channel(channels):
+    coarse = np.random.default_rng(channels).uniform(size=(3, 4, channels)).astype(np.float32)
+    wide = upsample(coarse, (6, 8))
+    assert wide.shape == (6, 8, channels)
+    np.testing.assert_allclose(wide[..., -1], upsample(coarse[..., -1], (6, 8)), atol=1e-6)
+
+
+def test_classifier_logits_are_pre_softmax_even_for_a_softmax_model(random_image):
+    model = gap_dense_model(11, softmax=True)
+    classifier = wrap_keras_model(model)
+    logits = classifier.logits(np.stack([random_image, random_image / 2]), batch_size=1)
+    probabilities = np.asarray(model(np.stack([random_image, random_image / 2])))
+    np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True), probabilities, rtol=1e-5)
+    assert (logits < 0).any()  # not probabilities

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import explain, feature_and_logits_model, grad_cam, guided_grad_cam
+from helpers import explain_classes, feature_and_logits_model, grad_cam, guided_grad_cam
 from helpers.explain import default_layer
 
 
@@ -55,7 +55,7 @@ def test_every_method_runs_on_a_nested_model_and_leaves_it_unchanged(mobilenet, 
     photo = np.random.default_rng(1).uniform(0, 255, (120, 80, 3)).astype(np.float32)
     probe = np.random.default_rng(3).uniform(0, 255, (1, 96, 96, 3)).astype(np.float32)
     before = np.asarray(model(probe))
-    result = explain(model, photo, top_k=3)
+    result = explain_classes(model, photo, top_k=3)
     for entry in result:
         assert entry["gradcam"].map.shape == (96, 96) and np.isfinite(entry["guided_gradcam"].map).all()
         assert entry["gradcam"].coarse.shape == (3, 3)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import CAT_BOX, DOG_BOX, REPO
-from helpers import explain
+from helpers import explain_classes
 from helpers.explain import model_input
 from helpers.imagenet import decode_predictions
 
@@ -57,7 +57,7 @@ def _draw(photo, maps, path: Path):
 
 
 def test_dog_map_looks_at_the_dog_and_cat_map_at_the_cat(lite0, cat_dog):
-    dog, cat = explain(lite0, cat_dog, ["bull mastiff", "tiger cat"])
+    dog, cat = explain_classes(lite0, cat_dog, ["bull mastiff", "tiger cat"])
     _draw(cat_dog, [dog["gradcam"].map, cat["gradcam"].map], REPO / "artifacts" / "cat_dog_regions.png")
     shape = cat_dog.shape[:2]
     dog_on_dog = mass_share(dog["gradcam"].map, DOG_BOX, shape)
@@ -72,7 +72,7 @@ def test_dog_map_looks_at_the_dog_and_cat_map_at_the_cat(lite0, cat_dog):
 
 
 def test_the_top_class_counterfactual_differs_from_its_grad_cam(lite0, cat_dog):
-    [result] = explain(lite0, cat_dog, top_k=1, guided=False)
+    [result] = explain_classes(lite0, cat_dog, top_k=1, guided=False)
     cam, counter = result["gradcam"].map, result["counterfactual"].map
     assert np.isfinite(counter).all() and 0.0 <= counter.min() and counter.max() <= 1.0
     assert np.corrcoef(cam.ravel(), counter.ravel())[0, 1] < 0.5

@@ -120,15 +120,12 @@ def test_cascade_on_a_small_model_scores_and_restores(random_image):
 
 
 def test_cascade_restores_weights_after_an_error(monkeypatch, random_image):
-    import importlib
-
-    # (not `import helpers.explain.methods`: `helpers.explain` is also the name of a function)
-    methods = importlib.import_module("helpers.explain.methods")
+    import helpers.explain.methods as methods
 
     model = gap_dense_model(3)
     classifier = wrap_keras_model(model)
     before = _snapshot(model)
-    real_explain, calls = methods.explain, []
+    real_explain, calls = methods.explain_classes, []
 
     def failing_explain(*args, **kwargs):
         calls.append(1)
@@ -136,7 +133,7 @@ def test_cascade_restores_weights_after_an_error(monkeypatch, random_image):
             raise RuntimeError("interrupted")
         return real_explain(*args, **kwargs)
 
-    monkeypatch.setattr(methods, "explain", failing_explain)
+    monkeypatch.setattr(methods, "explain_classes", failing_explain)
     with pytest.raises(RuntimeError, match="interrupted"):
         cascading_randomization(classifier, random_image, 0, layer="conv2", progress=False)
     _assert_identical(model, before)

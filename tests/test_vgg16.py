@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import ModelUnavailableError, explain, load_model, split_model, wrap_keras_model
+from helpers import ModelUnavailableError, explain_classes, load_model, split_model, wrap_keras_model
 from helpers.models import choose_model, vgg16
 
 ARTICLE_LAYERS = [
@@ -47,7 +47,7 @@ def test_every_method_runs_on_vgg16(architecture):
     )
     assert classifier.last_conv_layer == "block5_conv3"
     photo = np.random.default_rng(1).uniform(0, 255, (300, 400, 3)).astype(np.float32)
-    [result] = explain(classifier, photo, top_k=1)
+    [result] = explain_classes(classifier, photo, top_k=1)
     for method, shape in [("gradcam", (224, 224)), ("counterfactual", (224, 224)),
                           ("guided_backprop", (224, 224, 3)), ("guided_gradcam", (224, 224, 3))]:
         assert result[method].map.shape == shape

@@ -1,7 +1,7 @@
 """Explanation methods: Grad-CAM, guided backprop, Guided Grad-CAM, counterfactuals.
 
 All take ``(classifier, image, target=None, *, layer=None)`` and return an
-:class:`Explanation` holding NumPy arrays; :func:`explain` gives every method
+:class:`Explanation` holding NumPy arrays; :func:`explain_classes` gives every method
 for several classes (or the top-K) from one forward pass.
 """
 
@@ -12,7 +12,7 @@ from .methods import (
     METHODS,
     Explanation,
     counterfactual,
-    explain,
+    explain_classes,
     grad_cam,
     guided_backprop,
     guided_grad_cam,
@@ -22,7 +22,7 @@ from .methods import (
 from .split import feature_and_logits_model, split_model
 
 __all__ = [
-    "METHODS", "Explanation", "channel_weights", "counterfactual", "default_layer", "explain",
+    "METHODS", "Explanation", "channel_weights", "counterfactual", "default_layer", "explain_classes",
     "feature_and_logits_model", "find_layer", "grad_cam", "grad_cam_map", "guided_backprop",
     "guided_grad_cam", "guided_relu", "model_input", "normalize_map", "patched_activations", "saliency",
     "split_model", "upsample", "use_backward_rule", "weighted_sum",

@@ -58,11 +58,19 @@ def upsample(coarse: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a ``(h, w)`` or ``(h, w, C)`` map to ``size`` = (height, width).
 
     Uses pixel-centre alignment (as ``tf.image.resize``), so the map's cells
-    sit over the image regions they summarise.
+    sit over the image regions they summarise. Returns ``(H, W)`` or ``(H, W, C)``.
     """
     height, width = size
-    resized = cv2.resize(np.asarray(coarse, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    return resized
+    coarse = np.asarray(coarse, np.float32)
+    if coarse.ndim == 2:
+        return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    # OpenCV resizes at most 128 channels at once, and drops the axis of a single one.
+    parts = [
+        cv2.resize(np.ascontiguousarray(coarse[..., i : i + 128]), (width, height),
+                   interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
+        for i in range(0, coarse.shape[-1], 128)
+    ]
+    return np.concatenate(parts, axis=-1)
 
 
 def grad_cam_map(activations, gradients, *, counterfactual: bool = False):

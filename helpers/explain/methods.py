@@ -70,7 +70,7 @@ def model_input(classifier, image) -> tuple[np.ndarray, np.ndarray]:
     return resized, np.asarray(classifier.preprocess(resized[None]), dtype=np.float32)
 
 
-def explain(classifier, image, targets=None, *, top_k=None, layer=None, guided=True, score="logit"):
+def explain_classes(classifier, image, targets=None, *, top_k=None, layer=None, guided=True, score="logit"):
     """Every method for several classes from one forward pass.
 
     Args:
@@ -151,7 +151,7 @@ def grad_cam(classifier, image, target=None, *, layer=None, score="logit") -> Ex
         An all-zero map (``empty=True``) means no region raised the score; it is
         returned as zeros, never NaN.
     """
-    return explain(classifier, image, _targets(target),
+    return explain_classes(classifier, image, _targets(target),
                    layer=layer, guided=False, score=score)[0]["gradcam"]
 
 
@@ -160,7 +160,7 @@ def counterfactual(classifier, image, target=None, *, layer=None, score="logit")
 
     Same as :func:`grad_cam` with the gradients negated: ``alpha_k = mean(-dy/dA^k)``.
     """
-    return explain(classifier, image, _targets(target),
+    return explain_classes(classifier, image, _targets(target),
                    layer=layer, guided=False, score=score)[0]["counterfactual"]
 
 
@@ -175,7 +175,7 @@ def guided_backprop(classifier, image, target=None) -> Explanation:
     Raises:
         UnsupportedActivationError: the model uses activations other than ReLU/ReLU6.
     """
-    return explain(classifier, image, _targets(target))[0]["guided_backprop"]
+    return explain_classes(classifier, image, _targets(target))[0]["guided_backprop"]
 
 
 def guided_grad_cam(classifier, image, target=None, *, layer=None) -> Explanation:
@@ -185,7 +185,7 @@ def guided_grad_cam(classifier, image, target=None, *, layer=None) -> Explanatio
     Computed from one forward pass: the Grad-CAM weights use plain gradients,
     the pixel detail guided ones.
     """
-    return explain(classifier, image, _targets(target),
+    return explain_classes(classifier, image, _targets(target),
                    layer=layer)[0]["guided_gradcam"]
 
 

@@ -80,10 +80,21 @@ class Classifier:
         """The class name for people: underscores become spaces."""
         return self.class_names[index].replace("_", " ")
 
-    def logits(self, images: np.ndarray) -> np.ndarray:
-        """Logits for RGB 0-255 images already at ``input_size`` (NHWC)."""
-        x = self.preprocess(np.asarray(images, dtype=np.float32))
-        return np.asarray(self.model(x, training=False))
+    def logits(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Pre-softmax scores for RGB 0-255 images already at ``input_size`` (NHWC).
+
+        A model that ends in a softmax still gives logits (its softmax is
+        bypassed). ``batch_size`` splits a large batch into several passes.
+        """
+        from ..explain.gradients import logits
+
+        images = np.asarray(images, dtype=np.float32)
+        step = batch_size or len(images)
+        parts = [
+            logits(self.model, np.asarray(self.preprocess(images[i : i + step]), dtype=np.float32))
+            for i in range(0, len(images), step)
+        ]
+        return np.concatenate(parts)
 
 
 def _canonical(name: str) -> str:
