@@ -29,7 +29,7 @@ from .explain.layers import feature_map_layers, find_layer
 from .explain.maps import normalize_map, upsample, weighted_sum
 from .explain.methods import Explanation, model_input
 from .explain.gradients import logits as model_logits
-from .metrics import softmax as _softmax
+from .imagenet import softmax as _softmax
 from .models.wrap import as_classifier
 
 

@@ -151,19 +151,19 @@ def class_index_of(name_or_index: int | str) -> int:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable softmax of a 1-D vector.
+    """Numerically stable softmax over the last axis (one vector or a batch).
 
     Args:
-        logits: 1-D array of scores.
+        logits: scores, shape ``(..., num_classes)``.
 
     Returns:
-        float64 probabilities summing to 1.
+        float64 probabilities summing to 1 along the last axis.
     """
     # Subtracting the max keeps exp() from overflowing on large logits.
     z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max()
+    z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum()
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def decode_predictions(logits_or_probs, top: int = 5, from_logits: bool = True) -> list[Prediction]:

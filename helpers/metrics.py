@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .imagenet import softmax
+
 #: Mean ImageNet colour (RGB, 0-255): the colour a "deleted" pixel takes by default.
 IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
 
@@ -226,14 +228,6 @@ def _curve(classifier, image, saliency, target, *, kind, steps, baseline, seed, 
 
 
 # model -> traced forward pass. Weak keys: a model that is gone takes its trace with it.
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, in float64 (stable: the maximum is subtracted first)."""
-    shifted = np.asarray(logits, np.float64)
-    shifted = shifted - shifted.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
 def _class_index(classifier, image, target) -> int:
     if target is None:
         return int(np.argmax(classifier.logits(image[None])[0]))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ImageError
+from ..imagenet import softmax as _softmax
 from ..models.wrap import as_classifier
 from . import gradients as _gradients
 from .layers import find_layer
@@ -223,9 +224,3 @@ def _check_top_k(top_k, num_classes: int) -> int:
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= min(10, num_classes):
         raise ClassIndexError(f"top_k must be an int from 1 to {min(10, num_classes)}, not {top_k!r}.")
     return int(top_k)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.asarray(logits, np.float64) - np.max(logits)
-    exp = np.exp(shifted)
-    return (exp / exp.sum()).astype(np.float32)
