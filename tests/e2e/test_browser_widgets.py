@@ -14,6 +14,7 @@ Run with ``make test-e2e`` (needs ``apt-get install chromium``).
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import secrets
@@ -50,11 +51,17 @@ def lab(tmp_path_factory):
         pytest.fail("Debian's chromium is not installed: run `apt-get install chromium` (see README).")
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(REPO / "notebooks" / NOTEBOOK, root / NOTEBOOK)
+    # Render every cell (JupyterLab 4 otherwise only puts the cells in view into the page).
+    settings = root / "settings"
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text('{"windowingMode": "none"}')
     port, token = _free_port(), secrets.token_hex(16)
     log = open(root / "jupyter.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
     )
@@ -94,6 +101,37 @@ def _difference(a: bytes, b: bytes) -> float:
     return float(np.abs(pa[:h, :w] - pb[:h, :w]).mean())
 
 
+def _kernel_states(base: str, token: str) -> list[str]:
+    with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5) as response:
+        return [kernel["execution_state"] for kernel in json.load(response)]
+
+
+def _wait_for_kernel(base: str, token: str, want_busy: bool, timeout: float) -> bool:
+    """Poll the server's REST API until the kernel is busy (or has been idle for 5 s in a row)."""
+    deadline, idle_since = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        states = _kernel_states(base, token)
+        busy = any(state != "idle" for state in states)
+        if want_busy and busy:
+            return True
+        if not want_busy and states and not busy:
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= 5:
+                return True
+        elif not want_busy:
+            idle_since = None
+        time.sleep(0.25)
+    return False
+
+
+def _accept_dialogs(page) -> None:
+    """JupyterLab may ask which kernel to use: take the one it proposes."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count():
+        dialog.locator("button.jp-mod-accept").first.click()
+        page.wait_for_timeout(500)
+
+
 def _shot(element, name: str) -> bytes:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return element.screenshot(path=str(ARTIFACTS / f"{name}.png"))
@@ -115,18 +153,17 @@ def test_widgets_respond_in_a_real_browser(lab):
             page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}", timeout=120_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            assert _wait_for_kernel(base, token, want_busy=False, timeout=120), "the kernel did not start"
+            _accept_dialogs(page)
 
-            # Run > Run All Cells
+            # Run > Run All Cells, and make sure it really started
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                prompts = page.locator(".jp-InputArea-prompt").all_inner_texts()
-                busy = any("*" in text for text in prompts)
-                if not busy and page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
-                    break
-                time.sleep(1)
-            else:
+            _accept_dialogs(page)
+            if not _wait_for_kernel(base, token, want_busy=True, timeout=60):
+                _shot(page, "not_started")
+                pytest.fail(f"Run All Cells did not start the kernel; see {ARTIFACTS / 'not_started.png'}")
+            if not _wait_for_kernel(base, token, want_busy=False, timeout=300):
                 _shot(page, "timeout")
                 pytest.fail(f"the notebook did not finish within 5 minutes; see {ARTIFACTS / 'timeout.png'}")
 
@@ -137,6 +174,11 @@ def test_widgets_respond_in_a_real_browser(lab):
             assert page.locator(".jp-OutputArea-output:has-text('Traceback')").count() == 0
 
             explorer = page.locator(".jp-OutputArea-output .widget-vbox:has(.widget-image)").last
+            try:
+                explorer.wait_for(state="attached", timeout=60_000)
+            except Exception:
+                _shot(page, "no_widget")
+                raise AssertionError(f"the explorer widget was not rendered; see {ARTIFACTS / 'no_widget.png'}") from None
             explorer.scroll_into_view_if_needed()
             picture = explorer.locator("img.widget-image, .widget-image img, .widget-image").first
             picture.wait_for(state="visible", timeout=60_000)
