@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .explain.layers import flat_layers
+from .models.variables import assign_in_slices, row_chunks
 
 #: What the cascade compares, per method: Spearman on |map|, Spearman on the signed map, SSIM.
 SCORES = ("spearman_abs", "spearman", "ssim")
@@ -85,9 +88,39 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
+#: Weights larger than this are backed up to a temporary file, not kept in memory,
+#: and re-initialised slice by slice (only VGG16 has such layers: fc1 is 411 MB).
+SPILL_BYTES = 32 * 2**20
+
+
 def _random_like(value: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Seeded normal values with the same mean and standard deviation as ``value``."""
     return rng.normal(float(value.mean()), float(value.std()), size=value.shape).astype(value.dtype)
+
+
+def _mean_std(array) -> tuple[float, float]:
+    """Mean and standard deviation of a large array, one slice at a time (float64 sums)."""
+    total = squares = 0.0
+    for start, stop in row_chunks(tuple(array.shape)):
+        part = np.asarray(array[start:stop], np.float64)
+        total += float(part.sum())
+        squares += float(np.square(part).sum())
+    mean = total / array.size
+    return mean, float(np.sqrt(max(squares / array.size - mean * mean, 0.0)))
+
+
+def _backup(variable, folder: Path, name: str) -> np.ndarray:
+    """A copy of ``variable``'s values: in memory when small, a read-only memmap on disk when large."""
+    shape = tuple(variable.shape)
+    if int(np.prod(shape, dtype=np.int64)) * np.dtype(variable.dtype).itemsize < SPILL_BYTES:
+        return np.array(variable.numpy(), copy=True)
+    path = folder / f"{name}.npy"
+    copy = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(variable.dtype), shape=shape)
+    for start, stop in row_chunks(shape):
+        copy[start:stop] = variable.value[start:stop].numpy()
+    copy.flush()
+    del copy
+    return np.load(path, mmap_mode="r")
 
 
 class Randomizer:
@@ -111,6 +144,7 @@ class Randomizer:
         self.groups = weight_groups(model, by=by)
         self.depth = 0  # groups randomised so far, from the top
         self._saved: list[tuple[object, np.ndarray]] = []
+        self._spill = None  # temporary folder for the copies of large weights
 
     def randomize_to(self, depth: int) -> list[str]:
         """Randomise the top ``depth`` groups (deeper only; call :meth:`restore` to go back).
@@ -126,23 +160,41 @@ class Randomizer:
             rng = np.random.default_rng([self.seed, index])
             for layer in self.groups[index][1]:
                 for variable in layer.weights:
-                    original = np.array(variable.numpy(), copy=True)
+                    original = _backup(variable, self._spill_folder(), str(len(self._saved)))
                     self._saved.append((variable, original))
-                    if variable.trainable:
+                    if not variable.trainable:
+                        continue
+                    if isinstance(original, np.memmap):
+                        mean, std = _mean_std(original)
+                        shape = original.shape[1:]
+                        assign_in_slices(variable, lambda a, b, _m=mean, _s=std, _shape=shape: (
+                            rng.standard_normal((b - a, *_shape), dtype=np.float32) * _s + _m))
+                    else:
                         variable.assign(_random_like(original, rng))
             self.depth = index + 1
         return [name for name, _ in self.groups[: self.depth]]
 
+    def _spill_folder(self) -> Path:
+        if self._spill is None:
+            self._spill = tempfile.TemporaryDirectory(prefix="helpers-sanity-")
+        return Path(self._spill.name)
+
     @property
     def saved_bytes(self) -> int:
-        """Memory held by the copies of the original weights."""
-        return sum(value.nbytes for _, value in self._saved)
+        """Memory held by the copies of the original weights (large ones live on disk)."""
+        return sum(value.nbytes for _, value in self._saved if not isinstance(value, np.memmap))
 
     def restore(self) -> None:
         """Write every saved weight back (last saved first) and forget the copies."""
         while self._saved:
             variable, original = self._saved.pop()
-            variable.assign(original)
+            if isinstance(original, np.memmap):
+                assign_in_slices(variable, lambda a, b, _o=original: np.asarray(_o[a:b]))
+            else:
+                variable.assign(original)
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
         self.depth = 0
 
 

@@ -234,3 +234,24 @@ def test_classifier_logits_are_pre_softmax_even_for_a_softmax_model(random_image
     probabilities = np.asarray(model(np.stack([random_image, random_image / 2])))
     np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True), probabilities, rtol=1e-5)
     assert (logits < 0).any()  # not probabilities
+
+
+def test_large_batches_are_split_by_the_activation_budget(monkeypatch, random_image):
+    from helpers.explain import gradients
+
+    model = gap_dense_model(12)
+    classifier = wrap_keras_model(model)
+    images = np.stack([random_image * s for s in np.linspace(0.1, 1.0, 7)])
+    whole = classifier.logits(images)
+    monkeypatch.setattr(gradients, "_limits", type(gradients._limits)())
+    monkeypatch.setattr(gradients, "ACTIVATION_BUDGET", 16 * 16 * 6 * 16 * 3)  # three images at a time
+    assert gradients.batch_limit(model) == 3
+    np.testing.assert_allclose(classifier.logits(images), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_limit_of_the_real_models(lite0):
+    from helpers.explain.gradients import batch_limit
+    from helpers.models.vgg16 import build_vgg16
+
+    assert batch_limit(lite0.model) == 27
+    assert batch_limit(build_vgg16()) == 10

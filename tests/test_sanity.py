@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,33 @@ def test_sanity_notebook_cascade_leaves_lite0_identical(lite0, cat_dog):
     cam = score_table(steps, "gradcam", "spearman_abs")
     assert gb[1] > 0.9 and cam[1] < 0.7
     assert gb[-1] < gb[1]
+
+
+def test_large_weights_are_backed_up_on_disk_and_restored_bit_for_bit(monkeypatch):
+    """VGG16-sized layers: the copy goes to a temporary file, the random values come in slices."""
+    import keras
+
+    from helpers import sanity
+    from helpers.models import variables
+
+    monkeypatch.setattr(sanity, "SPILL_BYTES", 1000)  # make every kernel here "large"
+    monkeypatch.setattr(variables, "CHUNK_BYTES", 4096)  # and fill it in several slices
+    keras.utils.set_random_seed(4)
+    image = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(16, 3, name="block1_conv")(image)
+    x = keras.layers.Flatten(name="block2_flatten")(x)
+    model = keras.Model(image, keras.layers.Dense(40, name="block2_fc")(x))
+    before = weights_fingerprint(model)
+    kernel = model.get_layer("block2_fc").kernel
+    original = np.array(kernel.numpy())
+    randomizer = sanity.Randomizer(model, seed=1)
+    randomizer.randomize_to(len(randomizer.groups))
+    spill = Path(randomizer._spill.name)
+    assert list(spill.glob("*.npy")), "large weights must be backed up on disk"
+    changed = kernel.numpy()
+    assert not np.allclose(changed, original)
+    assert changed.mean() == pytest.approx(original.mean(), abs=0.01)
+    assert changed.std() == pytest.approx(original.std(), rel=0.1)
+    assert randomizer.saved_bytes < original.nbytes
+    randomizer.restore()
+    assert weights_fingerprint(model) == before and not spill.exists()

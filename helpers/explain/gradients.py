@@ -24,14 +24,16 @@ import numpy as np
 import tensorflow as tf
 
 from .activations import patched_activations, use_backward_rule
+from .layers import flat_layers
 from .split import feature_and_logits_model
 
 SCORES = ("logit", "softmax")
 
 # model -> {key: traced function}. Weak keys: a model that is gone takes its traces with it.
 _traces: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-# model -> traced forward pass (logits only).
+# model -> traced forward pass (logits only), and how many images it takes at once.
 _forward: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_limits: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 # Counts gradient computations (tests use it to prove that widgets only redraw).
 calls = {"gradients": 0}
 
@@ -107,6 +109,26 @@ def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=Fals
     )
 
 
+#: Memory the activations of one forward pass may take: larger batches are split.
+ACTIVATION_BUDGET = 512 * 2**20
+
+
+def batch_limit(model) -> int:
+    """How many images one forward pass of ``model`` takes within ``ACTIVATION_BUDGET``.
+
+    Estimated from the largest layer output (float32, about four such tensors
+    alive at once): 10 images for VGG16 at 224x224, 27 for EfficientNet-Lite0.
+    """
+    if model not in _limits:
+        largest = max(
+            (int(np.prod(layer.output.shape[1:])) for layer in flat_layers(model)
+             if getattr(layer, "output", None) is not None and None not in layer.output.shape[1:]),
+            default=1,
+        )
+        _limits[model] = max(1, ACTIVATION_BUDGET // (largest * 4 * 4))
+    return _limits[model]
+
+
 def logits(model, batch: np.ndarray) -> np.ndarray:
     """Pre-softmax scores of a preprocessed batch ``(N, H, W, 3)``: ``(N, num_classes)`` float32.
 
@@ -114,9 +136,12 @@ def logits(model, batch: np.ndarray) -> np.ndarray:
     call), with a final softmax/sigmoid made the identity, so a model that
     ends in a softmax still gives logits. Variables are read at each call, so
     changed weights (:mod:`helpers.sanity`) are seen without re-tracing.
+    Batches larger than :func:`batch_limit` run in several passes.
     """
     run = _forward.get(model)
     if run is None:
         run = _forward[model] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    batch = np.asarray(batch, np.float32)
+    step = batch_limit(model)
     with patched_activations(model, guided=False, logits=True):
-        return run(tf.constant(batch, tf.float32)).numpy()
+        return np.concatenate([run(tf.constant(batch[i : i + step])).numpy() for i in range(0, len(batch), step)])

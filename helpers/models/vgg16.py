@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError
 from ..network import reachable, socket_timeout
+from .variables import CHUNK_BYTES, assign_in_slices
 
 WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -121,7 +122,7 @@ def build_vgg16(weights_path: str | os.PathLike | None = None, *, seed: int = 0)
             variable._initializer = zeros
             variable._deferred_initialize()
             if rows is not None:
-                _assign_in_slices(variable, rows)
+                assign_in_slices(variable, rows)
     return model
 
 
@@ -151,34 +152,11 @@ def _glorot_uniform_rows(shape: tuple[int, ...], rng):
     return lambda start, stop: rng.uniform(-limit, limit, size=(stop - start, *shape[1:])).astype(np.float32)
 
 
-CHUNK_BYTES = 128 * 2**20
-
-
 def load_h5_weights(model, path: str | os.PathLike) -> None:
     """Assign a Keras HDF5 weights file to an existing model, array by array, in slices."""
     with _open_h5(path) as f:
         for variable, dataset in _arrays_in_file(model, f, path):
-            _assign_in_slices(variable, lambda a, b, _d=dataset: _d[a:b])
-
-
-def _assign_in_slices(variable, rows) -> None:
-    """Fill a variable from ``rows(start, stop)``, at most ``CHUNK_BYTES`` at a time.
-
-    Slice assignment writes into the variable's own buffer; a whole NumPy
-    array on its way into TensorFlow is copied twice (3x its size at peak).
-    """
-    shape = tuple(variable.shape)
-    if not shape:
-        variable.assign(rows(0, 1).reshape(()))
-        return
-    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * 4
-    step = max(1, CHUNK_BYTES // max(row_bytes, 1))
-    if step >= shape[0]:
-        variable.assign(rows(0, shape[0]))
-        return
-    for start in range(0, shape[0], step):
-        stop = min(shape[0], start + step)
-        variable.value[start:stop].assign(rows(start, stop))
+            assign_in_slices(variable, lambda a, b, _d=dataset: _d[a:b])
 
 
 def _open_h5(path):
