@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .explain.layers import flat_layers
-from .models.variables import assign_in_slices, row_chunks
+from .models.variables import assign_in_slices, read_in_slices
 
 #: What the cascade compares, per method: Spearman on |map|, Spearman on the signed map, SSIM.
 SCORES = ("spearman_abs", "spearman", "ssim")
@@ -82,9 +82,11 @@ def weights_fingerprint(model) -> str:
     digest = hashlib.sha256()
     for layer in flat_layers(model):
         for variable in layer.weights:
-            value = np.ascontiguousarray(variable.numpy())
-            digest.update(f"{layer.name}/{variable.name}{value.shape}{value.dtype}".encode())
-            digest.update(value.tobytes())
+            shape = tuple(variable.shape)
+            digest.update(f"{layer.name}/{variable.name}{shape}{variable.dtype}".encode())
+            # slice by slice: a whole copy of VGG16's fc1 would add 411 MB
+            for _, _, part in read_in_slices(variable):
+                digest.update(np.ascontiguousarray(part).tobytes())
     return digest.hexdigest()
 
 
@@ -98,29 +100,42 @@ def _random_like(value: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.normal(float(value.mean()), float(value.std()), size=value.shape).astype(value.dtype)
 
 
-def _mean_std(array) -> tuple[float, float]:
-    """Mean and standard deviation of a large array, one slice at a time (float64 sums)."""
-    total = squares = 0.0
-    for start, stop in row_chunks(tuple(array.shape)):
-        part = np.asarray(array[start:stop], np.float64)
-        total += float(part.sum())
-        squares += float(np.square(part).sum())
-    mean = total / array.size
-    return mean, float(np.sqrt(max(squares / array.size - mean * mean, 0.0)))
+@dataclass(frozen=True)
+class _Spilled:
+    """A large weight's original values, kept in a raw file instead of memory."""
+
+    path: Path
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    mean: float
+    std: float
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        row = int(np.prod(self.shape[1:], dtype=np.int64))
+        values = np.fromfile(self.path, dtype=self.dtype, count=(stop - start) * row,
+                             offset=start * row * self.dtype.itemsize)
+        return values.reshape((stop - start, *self.shape[1:]))
 
 
-def _backup(variable, folder: Path, name: str) -> np.ndarray:
-    """A copy of ``variable``'s values: in memory when small, a read-only memmap on disk when large."""
-    shape = tuple(variable.shape)
-    if int(np.prod(shape, dtype=np.int64)) * np.dtype(variable.dtype).itemsize < SPILL_BYTES:
+def _backup(variable, folder: Path, name: str):
+    """A copy of ``variable``'s values: an array when small, a :class:`_Spilled` file when large.
+
+    The file is written slice by slice with plain writes (a memory map would
+    count its pages in the process's resident memory).
+    """
+    shape, dtype = tuple(variable.shape), np.dtype(variable.dtype)
+    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < SPILL_BYTES:
         return np.array(variable.numpy(), copy=True)
-    path = folder / f"{name}.npy"
-    copy = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(variable.dtype), shape=shape)
-    for start, stop in row_chunks(shape):
-        copy[start:stop] = variable.value[start:stop].numpy()
-    copy.flush()
-    del copy
-    return np.load(path, mmap_mode="r")
+    path, total, squares = folder / f"{name}.raw", 0.0, 0.0
+    with open(path, "wb") as f:
+        for _, _, part in read_in_slices(variable):
+            part = np.ascontiguousarray(part, dtype)
+            part.tofile(f)
+            total += float(part.sum(dtype=np.float64))
+            squares += float(np.square(part, dtype=np.float64).sum())
+    size = int(np.prod(shape, dtype=np.int64))
+    mean = total / size
+    return _Spilled(path, shape, dtype, mean, float(np.sqrt(max(squares / size - mean * mean, 0.0))))
 
 
 class Randomizer:
@@ -164,11 +179,9 @@ class Randomizer:
                     self._saved.append((variable, original))
                     if not variable.trainable:
                         continue
-                    if isinstance(original, np.memmap):
-                        mean, std = _mean_std(original)
-                        shape = original.shape[1:]
-                        assign_in_slices(variable, lambda a, b, _m=mean, _s=std, _shape=shape: (
-                            rng.standard_normal((b - a, *_shape), dtype=np.float32) * _s + _m))
+                    if isinstance(original, _Spilled):
+                        assign_in_slices(variable, lambda a, b, _o=original: (
+                            rng.standard_normal((b - a, *_o.shape[1:]), dtype=np.float32) * _o.std + _o.mean))
                     else:
                         variable.assign(_random_like(original, rng))
             self.depth = index + 1
@@ -182,14 +195,14 @@ class Randomizer:
     @property
     def saved_bytes(self) -> int:
         """Memory held by the copies of the original weights (large ones live on disk)."""
-        return sum(value.nbytes for _, value in self._saved if not isinstance(value, np.memmap))
+        return sum(value.nbytes for _, value in self._saved if isinstance(value, np.ndarray))
 
     def restore(self) -> None:
         """Write every saved weight back (last saved first) and forget the copies."""
         while self._saved:
             variable, original = self._saved.pop()
-            if isinstance(original, np.memmap):
-                assign_in_slices(variable, lambda a, b, _o=original: np.asarray(_o[a:b]))
+            if isinstance(original, _Spilled):
+                assign_in_slices(variable, original.rows)
             else:
                 variable.assign(original)
         if self._spill is not None:

@@ -253,5 +253,5 @@ def test_batch_limit_of_the_real_models(lite0):
     from helpers.explain.gradients import batch_limit
     from helpers.models.vgg16 import build_vgg16
 
-    assert batch_limit(lite0.model) == 27
-    assert batch_limit(build_vgg16()) == 10
+    assert batch_limit(lite0.model) == 13
+    assert batch_limit(build_vgg16()) == 5

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError
 from ..network import reachable, socket_timeout
-from .variables import CHUNK_BYTES, assign_in_slices
+from .variables import CHUNK_BYTES, assign_in_slices, tensor_from_slices
 
 WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -97,8 +97,8 @@ def build_vgg16(weights_path: str | os.PathLike | None = None, *, seed: int = 0)
             Glorot-uniform kernels and zero biases, as Keras draws them.
         seed: seed of the random weights.
 
-    Every variable starts empty and is filled in slices of at most
-    ``CHUNK_BYTES``, largest first. The usual way (Keras draws random
+    Every variable starts empty and is created from its values read (or
+    drawn) in slices of at most ``CHUNK_BYTES``, largest first. The usual way (Keras draws random
     values for all 138 M weights, then ``load_weights`` reads the file) holds
     random values, their temporaries and the file's arrays at once, and
     TensorFlow copies a NumPy array twice on its way into a variable: about
@@ -119,10 +119,9 @@ def build_vgg16(weights_path: str | os.PathLike | None = None, *, seed: int = 0)
         # Largest first (fc1: 411 MB): its transient copy then sits next to an
         # almost empty model instead of a full one.
         for variable, rows in sorted(sources, key=lambda pair: -int(np.prod(pair[0].shape))):
-            variable._initializer = zeros
+            variable._initializer = zeros if rows is None else (
+                lambda shape, dtype, _rows=rows: tensor_from_slices(shape, _rows, dtype))
             variable._deferred_initialize()
-            if rows is not None:
-                assign_in_slices(variable, rows)
     return model
 
 
