@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .explain.layers import flat_layers
-from .models.variables import assign_in_slices, read_in_slices
+from .models.variables import assign_from_slices, read_in_slices
 
 #: What the cascade compares, per method: Spearman on |map|, Spearman on the signed map, SSIM.
 SCORES = ("spearman_abs", "spearman", "ssim")
@@ -180,7 +180,7 @@ class Randomizer:
                     if not variable.trainable:
                         continue
                     if isinstance(original, _Spilled):
-                        assign_in_slices(variable, lambda a, b, _o=original: (
+                        assign_from_slices(variable, lambda a, b, _o=original: (
                             rng.standard_normal((b - a, *_o.shape[1:]), dtype=np.float32) * _o.std + _o.mean))
                     else:
                         variable.assign(_random_like(original, rng))
@@ -202,7 +202,7 @@ class Randomizer:
         while self._saved:
             variable, original = self._saved.pop()
             if isinstance(original, _Spilled):
-                assign_in_slices(variable, original.rows)
+                assign_from_slices(variable, original.rows)
             else:
                 variable.assign(original)
         if self._spill is not None:

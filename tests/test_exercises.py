@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 import threading
 import time
 from pathlib import Path

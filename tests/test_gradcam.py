@@ -17,7 +17,7 @@ from helpers import (
     guided_grad_cam,
     wrap_keras_model,
 )
-from helpers.explain import channel_weights, grad_cam_map, model_input, normalize_map, upsample
+from helpers.explain import grad_cam_map, model_input, normalize_map, upsample
 
 
 def test_channel_weights_and_map_by_hand():

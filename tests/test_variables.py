@@ -24,7 +24,7 @@ def test_a_variable_assigned_from_slices_works_in_every_op(monkeypatch):
     layer = keras.layers.Dense(33)
     layer.build((None, 257))
     kernel = np.random.default_rng(0).normal(size=(257, 33)).astype(np.float32)
-    variables.assign_in_slices(layer.kernel, lambda a, b: kernel[a:b])
+    variables.assign_from_slices(layer.kernel, lambda a, b: kernel[a:b])
     x = np.random.default_rng(1).normal(size=(4, 257)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(layer(x)), x @ kernel + np.asarray(layer.bias), rtol=1e-5, atol=1e-5)
     read = np.concatenate([part for _, _, part in variables.read_in_slices(layer.kernel)])

@@ -52,7 +52,7 @@ def tensor_from_slices(shape, rows: Callable[[int, int], np.ndarray], dtype="flo
     return tf.experimental.dlpack.from_dlpack(values.__dlpack__())
 
 
-def assign_in_slices(variable, rows: Callable[[int, int], np.ndarray]) -> None:
+def assign_from_slices(variable, rows: Callable[[int, int], np.ndarray]) -> None:
     """``variable.assign`` the array that ``rows(start, stop)`` gives slice by slice.
 
     A whole assignment, not slice assignment: TensorFlow puts a variable

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError
 from ..network import reachable, socket_timeout
-from .variables import CHUNK_BYTES, assign_in_slices, tensor_from_slices
+from .variables import assign_from_slices, tensor_from_slices
 
 WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -98,7 +98,7 @@ def build_vgg16(weights_path: str | os.PathLike | None = None, *, seed: int = 0)
         seed: seed of the random weights.
 
     Every variable starts empty and is created from its values read (or
-    drawn) in slices of at most ``CHUNK_BYTES``, largest first. The usual way (Keras draws random
+    drawn) in slices of at most ``variables.CHUNK_BYTES``, largest first. The usual way (Keras draws random
     values for all 138 M weights, then ``load_weights`` reads the file) holds
     random values, their temporaries and the file's arrays at once, and
     TensorFlow copies a NumPy array twice on its way into a variable: about
@@ -155,7 +155,7 @@ def load_h5_weights(model, path: str | os.PathLike) -> None:
     """Assign a Keras HDF5 weights file to an existing model, array by array, in slices."""
     with _open_h5(path) as f:
         for variable, dataset in _arrays_in_file(model, f, path):
-            assign_in_slices(variable, lambda a, b, _d=dataset: _d[a:b])
+            assign_from_slices(variable, lambda a, b, _d=dataset: _d[a:b])
 
 
 def _open_h5(path):
