@@ -1,4 +1,4 @@
-"""Regenerate ``data/imagenet_class_index.json`` from a timm wheel, offline.
+"""Regenerate ``helpers/resources/imagenet_class_index.json`` from a timm wheel, offline.
 
 Keras downloads this file from
 https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json
@@ -34,7 +34,8 @@ from pathlib import Path
 EXPECTED_MD5 = "c2c37ea517e94d9795004a39431a14cb"
 SYNSETS = "timm/data/_info/imagenet_synsets.txt"
 LEMMAS = "timm/data/_info/imagenet_synset_to_lemma.txt"
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "data" / "imagenet_class_index.json"
+# Package data of ``helpers`` (declared in pyproject.toml), so that a wheel carries it.
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "helpers" / "resources" / "imagenet_class_index.json"
 
 
 def read_member(wheel: zipfile.ZipFile, name: str) -> str:
