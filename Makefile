@@ -10,11 +10,17 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning
 # Jupyter refuses to run as root without being told; root is normal in containers and CI.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test test-unit test-notebooks test-e2e bench clean
+.PHONY: lab test test-unit test-notebooks test-slow test-fuzz test-numeric test-e2e ci lint format bench clean
+
+NBVAL  := --nbval --nbval-sanitize-with notebooks/sanitize.cfg
+# A second numeric configuration for the notebooks: one thread and oneDNN on, where the
+# stored outputs come from two threads and oneDNN off. Printed numbers must compare within
+# the tolerance of conftest.py; anything else is a real change.
+NUMERIC_ENV := TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1 TF_ENABLE_ONEDNN_OPTS=1
 
 # The stored notebook outputs come from the offline model; nbval compares against them, so the
 # tests use it even where VGG16's weights are cached (`make test GRADCAM_MODEL=...` overrides).
-test test-notebooks test-e2e: export GRADCAM_MODEL := efficientnet_lite0
+test test-notebooks test-numeric test-slow test-e2e ci: export GRADCAM_MODEL := efficientnet_lite0
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,15 +34,39 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
-## Run every test: unit tests, then the notebooks through nbval.
+## Run the tests: unit tests, then the notebooks through nbval (slow, fuzz and browser tests: `make ci`).
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not e2e" --nbval --nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not e2e and not slow and not fuzz" $(NBVAL) $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -m "not e2e" tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not e2e and not slow and not fuzz" tests $(PYTEST_ARGS)
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest --nbval --nbval-sanitize-with notebooks/sanitize.cfg notebooks $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(NBVAL) notebooks $(PYTEST_ARGS)
+
+## VGG16-sized models, the wheel, subprocesses.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m "slow and not e2e" tests $(PYTEST_ARGS)
+
+## Property-based fuzzing of the image and weights readers (Hypothesis, about a minute).
+test-fuzz: $(STAMP)
+	$(BIN)/python -m pytest -m fuzz tests $(PYTEST_ARGS)
+
+## The notebooks again under another numeric configuration (see NUMERIC_ENV).
+test-numeric: $(STAMP)
+	$(NUMERIC_ENV) $(BIN)/python -m pytest -p no:cacheprovider $(NBVAL) notebooks $(PYTEST_ARGS)
+
+## Everything CI runs: lint, the tests, slow and fuzz tests, the second numeric run, the browser.
+ci: lint test test-slow test-fuzz test-numeric test-e2e
+
+## ruff: lint and format check (`make format` rewrites).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 ## Real-browser test of the widgets (needs Debian's chromium: apt-get install chromium).
 test-e2e: $(STAMP)
