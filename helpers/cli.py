@@ -1,11 +1,22 @@
-"""Command line: ``python -m helpers predict|explain IMAGE ...``, a thin layer on the API."""
+"""Command line: ``python -m helpers predict|explain IMAGE ...``, a thin layer on the API.
+
+Every user error -- a bad argument, an unreadable image, a place that cannot be written -- is
+one line on stderr (``error: ...``) and exit status 2, as argparse does for its own usage errors.
+``explain`` writes nothing unless everything succeeds: it checks the output places and the
+picture format first, computes, writes each file to a temporary file beside its target, and
+only then renames them into place.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +30,16 @@ METHOD_NAMES = {
     "counterfactual": "counterfactual",
 }
 
+# ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses (or reads).
+_INDEX = re.compile(r"-?[0-9]+")
+
+
+class UsageError(HelpersError):
+    """A command-line value the user must change (a place that cannot be written, a format)."""
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     predict = commands.add_parser("predict", help="top-K ImageNet predictions for an image")
@@ -37,32 +55,129 @@ def _parser() -> argparse.ArgumentParser:
                          help="class index or name (default: the top-1 class)")
     explain.add_argument("--layer", default=None, help="conv layer (default: the model's last conv layer)")
     explain.add_argument("--model", default="auto", help="vgg16, efficientnet_lite0 or auto (default)")
-    explain.add_argument("--out", required=True, type=Path, help="where to save the float32 map (.npy)")
-    explain.add_argument("--png", type=Path, default=None, help="also save the picture (overlay) as PNG")
+    explain.add_argument("--out", required=True, type=Path,
+                         help="where to save the float32 map; '.npy' is appended when missing, as np.save does")
+    explain.add_argument("--png", type=Path, default=None,
+                         help="also save the picture (overlay); the format follows the extension (.png, .jpg, ...)")
     return parser
+
+
+def _load_model(model_name: str):
+    """The classifier; a seam that the tests replace with their already-loaded model."""
+    from .models import load_model
+
+    # The "Using <model>" line goes to stderr so that stdout stays parseable (--json).
+    with contextlib.redirect_stdout(sys.stderr):
+        return load_model(model_name)
 
 
 def _load(image_arg: str, model_name: str):
     from . import data
-    from .models import load_model
 
     path = Path(image_arg)
     image = data.load_sample(image_arg) if not path.exists() and image_arg in data.SAMPLES else data.load_image(path)
-    # The "Using <model>" line goes to stderr so that stdout stays parseable (--json).
-    with contextlib.redirect_stdout(sys.stderr):
-        classifier = load_model(model_name)
-    return image, classifier
+    return image, _load_model(model_name)
 
 
 def _target(value: str | None):
     if value is None:
         return None
-    return int(value) if value.lstrip("-").isdigit() else value
+    return int(value) if _INDEX.fullmatch(value.strip()) else value
+
+
+def npy_path(out: Path) -> Path:
+    """The file np.save really writes: it appends '.npy' when the name lacks it."""
+    return out if out.suffix == ".npy" else out.with_name(out.name + ".npy")
+
+
+def picture_format(png: Path) -> str:
+    """Pillow's format for the picture's extension, checked before any computation."""
+    from PIL import Image
+
+    if not png.suffix:
+        raise UsageError(f"--png {str(png)!r} has no extension, which picks the format: use .png or .jpg")
+    name = Image.registered_extensions().get(png.suffix.lower())
+    try:
+        # A 1x1 trial: some registered formats cannot hold an RGB picture (.xbm) or lack a writer (.wmf).
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=name)
+    except (OSError, ValueError, KeyError):
+        raise UsageError(f"--png {str(png)!r}: Pillow cannot save an RGB picture as {png.suffix!r}; "
+                         f"use .png or .jpg") from None
+    return name
+
+
+def check_writable(option: str, target: Path) -> None:
+    """Refuse a target that cannot be created, without creating anything (the work comes first)."""
+    if target.is_dir():
+        raise UsageError(f"{option} {str(target)!r} is a folder; give a file name")
+    folder = target.parent
+    while not folder.exists():  # the missing folders will be made; the first existing one decides
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {option} {str(target)!r}: {str(folder)!r} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {option} {str(target)!r}: no permission to write in {str(folder)!r}")
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest last."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        created.mkdir()
+    return missing[::-1]
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+def _temporary_file(target: Path, save) -> Path:
+    """Save through ``save(file)`` into a hidden temporary file beside ``target`` (same file system)."""
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        # mkstemp makes the file private (0600); give it the mode open() would have.
+        os.chmod(name, 0o666 & ~_umask())
+        with os.fdopen(handle, "wb") as file:
+            save(file)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+def write_all(outputs: dict[Path, object]) -> None:
+    """Write every ``{target: save(file)}`` or none: temporary files first, renamed at the end.
+
+    On failure the temporary files and the folders made for them are removed. (If the last
+    rename fails after an earlier one succeeded, the earlier file is removed too.)
+    """
+    created, temporary, renamed = [], {}, []
+    try:
+        for target in outputs:
+            created += _make_folders(target.parent)
+        for target, save in outputs.items():
+            temporary[target] = _temporary_file(target, save)
+        for target, part in temporary.items():
+            os.replace(part, target)
+            renamed.append(target)
+    except BaseException:
+        for path in [*temporary.values(), *renamed]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def predict(args) -> None:
-    from .imagenet import decode_predictions
     from .explain import model_input
+    from .imagenet import decode_predictions
 
     image, classifier = _load(args.image, args.model)
     if not 1 <= args.top <= classifier.num_classes:
@@ -70,15 +185,44 @@ def predict(args) -> None:
     resized, _ = model_input(classifier, image)
     predictions = decode_predictions(classifier.logits(resized[None])[0], top=args.top)
     if args.json:
-        print(json.dumps([{"index": p.index, "name": p.name, "probability": round(p.probability, 6)} for p in predictions]))
+        rows = [{"index": p.index, "name": p.name, "probability": round(p.probability, 6)} for p in predictions]
+        print(json.dumps(rows))
         return
     for p in predictions:
         print(f"{p.index:4d}  {p.name:<30s} {p.probability:.4f}")
 
 
-def explain(args) -> None:
+def _picture(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     from . import viz
+
+    if heatmap.ndim == 2:
+        return viz.overlay(image, heatmap)
+    return viz.to_uint8(viz.gradient_image(heatmap) * 255)
+
+
+def _outputs(args, image, heatmap: np.ndarray, png_format: str | None) -> dict[Path, object]:
+    """``{target: save(file)}`` for the map and, if asked, the picture."""
+    from PIL import Image
+
+    outputs = {npy_path(args.out): lambda file: np.save(file, heatmap.astype(np.float32))}
+    if png_format is not None:
+        picture = Image.fromarray(_picture(image, heatmap))
+        outputs[args.png] = lambda file: picture.save(file, format=png_format)
+    return outputs
+
+
+def explain(args) -> None:
     from .explain import explain_classes
+
+    # Everything the user can get wrong about the outputs is refused before the (slow) work.
+    out = npy_path(args.out)
+    for target in dict.fromkeys([args.out, out]):  # '--out maps' must not be a folder either
+        check_writable("--out", target)
+    png_format = None if args.png is None else picture_format(args.png)
+    if args.png is not None:
+        check_writable("--png", args.png)
+        if args.png.resolve() == out.resolve():
+            raise UsageError("--out and --png name the same file")
 
     image, classifier = _load(args.image, args.model)
     method = METHOD_NAMES[args.method]
@@ -87,20 +231,14 @@ def explain(args) -> None:
         classifier, image, None if target is None else [target], layer=args.layer,
         guided=method.startswith("guided"),
     )[0][method]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, result.map.astype(np.float32))
+    try:
+        write_all(_outputs(args, image, result.map, png_format))
+    except (OSError, ValueError, KeyError) as error:  # Pillow raises all three for a format it cannot write
+        raise UsageError(f"nothing written: {error}") from error
     note = " (empty: no positive evidence)" if result.empty else ""
     print(f"{args.method} for {result.class_index} {result.class_name} (p={result.probability:.4f}){note}: "
-          f"{result.map.shape} float32 saved to {args.out}")
+          f"{result.map.shape} float32 saved to {out}")
     if args.png is not None:
-        from PIL import Image
-
-        if result.map.ndim == 2:
-            picture = viz.overlay(image, result.map)
-        else:
-            picture = viz.to_uint8(viz.gradient_image(result.map) * 255)
-        args.png.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(picture).save(args.png)
         print(f"picture saved to {args.png}")
 
 
