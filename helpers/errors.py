@@ -35,3 +35,15 @@ class ClassIndexError(HelpersError, IndexError, ValueError):
 
 class UnsupportedActivationError(HelpersError, ValueError):
     """Guided backprop met an activation whose guided rule is not defined."""
+
+
+class UnverifiedLayerError(UnsupportedActivationError):
+    """Guided backprop met a layer or op whose backward pass it cannot check (Lambda, custom call)."""
+
+
+class ModelError(HelpersError, ValueError):
+    """The model cannot be explained as given (several outputs, non-RGB input, softmax hidden in a Lambda)."""
+
+
+class OptionError(HelpersError, ValueError):
+    """An option has a value outside its valid choices, or two options contradict each other."""

@@ -7,9 +7,10 @@ It ships inside the package (package data), so decoding a prediction never
 needs the network nor the source tree.
 
 Names keep Keras's spelling (``'tiger_cat'``, ``'bull_mastiff'``); use
-:func:`pretty` for display (``'tiger cat'``).  Two names occur twice in
-ImageNet ('crane' the bird, 134, and the machine, 517; 'maillot', 638 and 639),
-so look such classes up by index.
+:func:`pretty` for display (``'tiger cat'``).  Three names occur twice in
+ImageNet: 'crane' (the bird, 134; the machine, 517) and 'maillot' (638, 639)
+are refused by name, so look them up by index; 'Cardigan' (the corgi, 264) and
+'cardigan' (the sweater, 474) are told apart by their case.
 """
 
 from __future__ import annotations
@@ -92,63 +93,116 @@ def pretty(name: str) -> str:
 
 
 def _normalise(name: str) -> str:
-    """Fold case, underscores and surrounding spaces so 'Tiger Cat' == 'tiger_cat'."""
-    return " ".join(name.replace("_", " ").split()).casefold()
+    """Fold case, underscores, hyphens and spaces so 'Tiger Cat' == 'tiger_cat' == 'TIGER-cat'."""
+    return " ".join(name.replace("_", " ").replace("-", " ").split()).casefold()
 
 
-@functools.cache
-def _name_lookup() -> dict[str, int]:
-    """Map each normalised name to its index (the first one, for duplicates)."""
-    lookup: dict[str, int] = {}
-    for i, name in enumerate(class_names()):
-        lookup.setdefault(_normalise(name), i)
+def _exact(name: str) -> str:
+    """Like :func:`_normalise` but keeping case: what tells 'Cardigan' (dog) from 'cardigan'."""
+    return " ".join(name.replace("_", " ").replace("-", " ").split())
+
+
+@functools.lru_cache(maxsize=16)
+def _name_lookup(names: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """Map each normalised name to every index carrying it (two or more: an ambiguous name)."""
+    lookup: dict[str, tuple[int, ...]] = {}
+    for i, name in enumerate(names):
+        key = _normalise(name)
+        lookup[key] = (*lookup.get(key, ()), i)
     return lookup
 
 
-def class_index_of(name_or_index: int | str) -> int:
-    """Resolve a class given by index or by name.
+# What tells ImageNet's same-named classes apart (WordNet's glosses, shortened).
+_IMAGENET_GLOSSES = {
+    134: "the bird", 517: "the machine",
+    264: "the Cardigan Welsh corgi, a dog", 474: "the sweater",
+    638: "a dancer's tights", 639: "a one-piece swimsuit",
+}
+
+
+def _describe(index: int, names: tuple[str, ...]) -> str:
+    """``134 (crane, the bird, n02012849)`` for ImageNet; ``3 (cat)`` for other models."""
+    if len(names) == NUM_CLASSES and names == class_names():
+        extra = [_IMAGENET_GLOSSES[index]] if index in _IMAGENET_GLOSSES else []
+        return f"{index} ({', '.join([pretty(names[index]), *extra, class_index()[index][0]])})"
+    return f"{index} ({pretty(names[index])})"
+
+
+def find_class(target, names: tuple[str, ...], owner: str) -> int:
+    """The index of a class given by index or by name, in any list of class names.
+
+    The one lookup behind :func:`class_index_of` and ``Classifier.class_index``.
+    Names match ignoring case, underscores, hyphens and extra spaces
+    (``'tiger cat'`` == ``'Tiger_Cat'``). A name that several classes carry is
+    ambiguous and refused, unless exactly one of them matches with its case:
+    ImageNet's ``'Cardigan'`` is the corgi (264) and ``'cardigan'`` the sweater
+    (474), while ``'CARDIGAN'``, ``'crane'`` (134 bird, 517 machine) and
+    ``'maillot'`` (638, 639) must be given by index.
 
     Args:
-        name_or_index: an int 0..999 (numpy integers too), or a class name in
-            any case with spaces or underscores (``'tiger cat'``,
-            ``'Tiger_Cat'``). For the duplicated names 'crane' and 'maillot'
-            the first index is returned; pass an index to pick the other.
+        target: an int index (numpy integers too) or a class name.
+        names: the class names, in output order.
+        owner: who owns the classes, for messages (``"ImageNet"``, ``"vgg16"``).
 
     Returns:
         The class index.
 
     Raises:
-        ClassIndexError: the index is out of range or the name is unknown
-            (the message suggests close matches).
+        ClassIndexError: the index is out of range, the name is unknown (the
+            message suggests close matches) or ambiguous (it lists every index).
     """
-    if isinstance(name_or_index, bool):
-        # bool is an int subclass; True meaning class 1 would only hide a bug.
-        raise ClassIndexError(
-            f"class must be an index 0..{NUM_CLASSES - 1} or a name, not {name_or_index!r}"
-        )
-    if isinstance(name_or_index, (int, np.integer)):
-        index = int(name_or_index)
-        if not 0 <= index < NUM_CLASSES:
-            raise ClassIndexError(
-                f"class index {index} is out of range: ImageNet classes are 0..{NUM_CLASSES - 1}"
-            )
+    count = len(names)
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        index = int(target)
+        if not 0 <= index < count:
+            raise ClassIndexError(f"class index {index} is out of range: {owner} classes are 0..{count - 1}")
         return index
-    if not isinstance(name_or_index, str):
+    if not isinstance(target, str):
+        # bool is an int subclass, refused above: True meaning class 1 would only hide a bug.
         raise ClassIndexError(
-            f"class must be an index 0..{NUM_CLASSES - 1} or a name such as 'tiger cat', "
-            f"not {type(name_or_index).__name__}"
+            f"a class is an index 0..{count - 1} or a name such as {pretty(names[0])!r}, "
+            f"not {type(target).__name__} {target!r}"
         )
-    key = _normalise(name_or_index)
-    lookup = _name_lookup()
-    if key in lookup:
-        return lookup[key]
-    close = difflib.get_close_matches(key, lookup.keys(), n=5, cutoff=0.6)
-    hint = (
-        "did you mean " + ", ".join(f"{c!r} ({lookup[c]})" for c in close) + "?"
-        if close
-        else "see helpers.imagenet.class_names() for the 1000 names"
-    )
-    raise ClassIndexError(f"unknown ImageNet class name {name_or_index!r}: {hint}")
+    lookup = _name_lookup(tuple(names))
+    candidates = lookup.get(_normalise(target))
+    if candidates is None:
+        raise ClassIndexError(f"unknown {owner} class name {target!r}: {_suggest(target, names, lookup)}")
+    if len(candidates) == 1:
+        return candidates[0]
+    same_case = [i for i in candidates if _exact(names[i]) == _exact(target)]
+    if len(same_case) == 1:
+        return same_case[0]
+    meanings = " or ".join(_describe(i, names) for i in candidates)
+    raise ClassIndexError(f"{target!r} is ambiguous in {owner}: {meanings}; pass the index")
+
+
+def _suggest(target: str, names: tuple[str, ...], lookup: dict[str, tuple[int, ...]]) -> str:
+    close = difflib.get_close_matches(_normalise(target), lookup.keys(), n=5, cutoff=0.6)
+    if not close:
+        imagenet = len(names) == NUM_CLASSES
+        return "see helpers.imagenet.class_names() for the 1000 names" if imagenet else "see the model's class_names"
+    shown = [f"{pretty(names[i])!r} ({i})" for key in close for i in lookup[key]]
+    return "did you mean " + ", ".join(shown) + "?"
+
+
+def class_index_of(name_or_index: int | str) -> int:
+    """Resolve an ImageNet class given by index or by name.
+
+    Args:
+        name_or_index: an int 0..999 (numpy integers too), or a class name in
+            any case with spaces, underscores or hyphens (``'tiger cat'``,
+            ``'Tiger_Cat'``). Names that two classes share are refused
+            ('crane': 134 or 517; 'maillot': 638 or 639) unless the case tells
+            them apart ('Cardigan' is the corgi, 264; 'cardigan' the sweater, 474).
+
+    Returns:
+        The class index.
+
+    Raises:
+        ClassIndexError: the index is out of range, or the name is unknown (the
+            message suggests close matches) or ambiguous (the message lists the indices).
+    """
+    return find_class(name_or_index, class_names(), "ImageNet")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

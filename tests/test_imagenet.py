@@ -97,7 +97,53 @@ def test_class_index_of_accepts_names_and_indices(query):
 
 def test_class_index_of_hyphens_and_apostrophes():
     assert class_index_of("jack-o'-lantern") == 607
-    assert class_index_of("crane") == 134  # first of the duplicated name
+    assert class_index_of("Jack_o'_lantern") == 607
+
+
+@pytest.mark.parametrize(
+    ("name", "indices", "meanings"),
+    [
+        ("crane", (134, 517), ("the bird", "the machine")),
+        ("Maillot", (638, 639), ("n03710637", "n03710721")),
+        ("CARDIGAN", (264, 474), ("corgi", "sweater")),  # no exact case: ambiguous too
+    ],
+)
+def test_ambiguous_names_are_refused_with_every_index(name, indices, meanings):
+    # before: the name silently meant its first class (crane -> 134, the bird, never the machine)
+    with pytest.raises(ClassIndexError) as info:
+        class_index_of(name)
+    message = str(info.value)
+    assert message.startswith(f"{name!r} is ambiguous in ImageNet: {indices[0]} (")
+    assert f" or {indices[1]} (" in message and message.endswith("; pass the index")
+    assert all(meaning in message for meaning in meanings)
+
+
+def test_exact_case_tells_same_named_classes_apart():
+    assert class_index_of("Cardigan") == 264  # Cardigan Welsh corgi
+    assert class_index_of("cardigan") == 474  # the sweater
+    assert class_index_of(" Cardigan ") == 264
+    assert class_names()[264] == "Cardigan" and class_names()[474] == "cardigan"
+
+
+def test_classifier_lookup_is_the_same_function():
+    from helpers.models import Classifier
+
+    classifier = Classifier("toy", None, None, (8, 8), "conv", ("Cat", "cat", "dog_bone", "crane", "crane"))
+    assert classifier.class_index("Cat") == 0 and classifier.class_index("cat") == 1
+    assert classifier.class_index("Dog-Bone") == 2
+    with pytest.raises(ClassIndexError, match=r"^'crane' is ambiguous in toy: 3 \(crane\) or 4 \(crane\)"):
+        classifier.class_index("crane")
+    with pytest.raises(ClassIndexError, match=r"^'CAT' is ambiguous in toy: 0 \(Cat\) or 1 \(cat\)"):
+        classifier.class_index("CAT")
+    with pytest.raises(ClassIndexError, match="^class index 5 is out of range: toy classes are 0..4$"):
+        classifier.class_index(5)
+    with pytest.raises(ClassIndexError, match=r"unknown toy class name 'dog bones': did you mean 'dog bone' \(2\)"):
+        classifier.class_index("dog bones")
+    # an ImageNet classifier gives ImageNet's message, glosses and all
+    imagenet_classifier = Classifier("vgg16", None, None, (8, 8), "conv", class_names())
+    with pytest.raises(ClassIndexError, match=r"'crane' is ambiguous in vgg16: 134 \(crane, the bird"):
+        imagenet_classifier.class_index("crane")
+    assert imagenet_classifier.class_index("tiger cat") == 282
 
 
 @pytest.mark.parametrize("bad", [1000, -1])

@@ -70,3 +70,19 @@ def test_residual_network_default_layer_and_grad_cam():
     cam = grad_cam(model, photo, 1)
     assert cam.coarse.shape == (2, 2) and np.isfinite(cam.map).all()
     assert guided_grad_cam(model, photo, 1, layer="conv4_block6_out").coarse.shape == (4, 4)
+
+
+def test_a_lambda_inside_a_nested_model_is_found_by_guided_backprop():
+    from helpers import UnsupportedActivationError, guided_backprop
+
+    keras.utils.set_random_seed(2)
+    inner_input = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="inner_conv")(inner_input)
+    inner = keras.Model(inner_input, keras.layers.Lambda(keras.activations.gelu, name="inner_gelu")(x), name="base")
+    model = keras.Sequential(
+        [keras.Input((16, 16, 3)), inner, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)], name="outer"
+    )
+    photo = np.random.default_rng(4).uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    with pytest.raises(UnsupportedActivationError, match=r"'outer' has layers it cannot look inside: inner_gelu"):
+        guided_backprop(model, photo)
+    assert np.isfinite(grad_cam(model, photo).map).all()

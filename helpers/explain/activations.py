@@ -23,7 +23,7 @@ import threading
 import keras
 import tensorflow as tf
 
-from ..errors import UnsupportedActivationError
+from ..errors import UnsupportedActivationError, UnverifiedLayerError
 from .layers import flat_layers
 
 _state = threading.local()
@@ -115,8 +115,86 @@ def unsupported_activations(model) -> list[str]:
     return found
 
 
+# Ops (not layers) a functional graph may hold, e.g. from ``x * 2 + 1`` or ``keras.ops.mean``:
+# these are linear or only move values, so plain backprop through them is what guided backprop
+# wants. Any other op (``keras.ops.silu``, even ``keras.ops.relu``, which is not patched) is refused.
+_LINEAR_OPS = {
+    "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Negative", "Reshape", "Transpose",
+    "Concatenate", "GetItem", "Mean", "Sum", "ExpandDims", "Squeeze", "Cast",
+}
+
+
+# Keras layers whose call runs someone else's code: as opaque as a Lambda.
+_WRAPPER_LAYERS = tuple(
+    getattr(keras.layers, name) for name in ("TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer")
+    if hasattr(keras.layers, name)
+)
+
+
+def _defined_in_keras(cls, method: str) -> bool:
+    """Whether ``cls.method`` comes from Keras itself (not a user's subclass overriding it)."""
+    owner = next((c for c in cls.__mro__ if method in vars(c)), None)
+    return owner is not None and owner.__module__.split(".")[0] == "keras"
+
+
+def _operations(operation) -> list:
+    """Every operation in ``operation``'s graph (layers and bare ops), Keras-built models expanded."""
+    if isinstance(operation, keras.Model) and _defined_in_keras(type(operation), "call"):
+        inner = getattr(operation, "operations", None) or operation.layers
+        return [found for child in inner for found in _operations(child)]
+    return [operation]
+
+
+def unverified_layers(model) -> list[str]:
+    """``"name (type)"`` for every layer or op whose backward pass guided backprop cannot vouch for.
+
+    The guided rule is installed on Keras's ReLU layers and ReLU activations only. A
+    ``Lambda``, a layer or subclassed model with its own ``call``, or a bare op in the graph
+    may compute any function (``Lambda(keras.activations.silu)``, a hidden softmax):
+    guided backprop would run through it unchanged and draw a wrong picture without a word.
+    """
+    found = []
+    for operation in _operations(model):
+        kind = type(operation).__name__
+        if isinstance(operation, keras.layers.Lambda):
+            function = getattr(operation, "function", None)
+            found.append(f"{operation.name} (Lambda of {_activation_name(function)})")
+        elif isinstance(operation, _WRAPPER_LAYERS):
+            found.append(f"{operation.name} ({kind})")
+        elif isinstance(operation, keras.layers.Layer):
+            if not _defined_in_keras(type(operation), "call"):
+                found.append(f"{operation.name} ({kind} with its own call)")
+        elif kind not in _LINEAR_OPS:
+            found.append(f"{operation.name} (op {kind})")
+    return found
+
+
+def _refuse_unguidable(model, allow_unverified_layers: bool) -> None:
+    """Raise before anything is patched if guided backprop would give a wrong picture."""
+    bad = unsupported_activations(model)
+    if bad:
+        raise UnsupportedActivationError(
+            f"guided backpropagation is defined for ReLU networks, but {model.name!r} "
+            f"uses other activations: {_shown(bad)}. Guided backprop would silently give a "
+            "wrong picture here, so it is refused. Grad-CAM (grad_cam) works with any "
+            "activation."
+        )
+    unverified = [] if allow_unverified_layers else unverified_layers(model)
+    if unverified:
+        raise UnverifiedLayerError(
+            f"guided backpropagation changes only Keras's ReLUs, and {model.name!r} has layers it "
+            f"cannot look inside: {_shown(unverified)}; if they hold no activation other than "
+            "ReLU, pass allow_unverified_layers=True, else use Grad-CAM (grad_cam), which works "
+            "with any layer."
+        )
+
+
+def _shown(items: list[str]) -> str:
+    return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+
 @contextlib.contextmanager
-def patched_activations(model, *, guided: bool, logits: bool = True):
+def patched_activations(model, *, guided: bool, logits: bool = True, allow_unverified_layers: bool = False):
     """Temporarily change activations of ``model`` in place; always restored.
 
     Args:
@@ -125,21 +203,19 @@ def patched_activations(model, *, guided: bool, logits: bool = True):
         logits: make a final softmax/sigmoid the identity, so the model outputs
             the pre-activation class scores (what Grad-CAM differentiates).
 
+        allow_unverified_layers: with ``guided``, accept ``Lambda`` layers, layers with their
+            own ``call`` and bare ops, which the guided rule cannot see into (the caller vouches
+            that they hold no non-ReLU activation).
+
     Raises:
         UnsupportedActivationError: ``guided`` and the model has other hidden
             activations (swish, gelu, tanh, ...), for which the guided rule is
             not defined; nothing is changed then.
+        UnverifiedLayerError: ``guided`` and the model holds layers it cannot
+            vouch for (see :func:`unverified_layers`), unless ``allow_unverified_layers``.
     """
     if guided:
-        bad = unsupported_activations(model)
-        if bad:
-            shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-            raise UnsupportedActivationError(
-                f"guided backpropagation is defined for ReLU networks, but {model.name!r} "
-                f"uses other activations: {shown}. Guided backprop would silently give a "
-                "wrong picture here, so it is refused. Grad-CAM (grad_cam) works with any "
-                "activation."
-            )
+        _refuse_unguidable(model, allow_unverified_layers)
     saved: list[tuple[object, str, object, bool]] = []
 
     def swap(layer, attribute, value):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from ..errors import ModelError, OptionError
 from .activations import patched_activations, use_backward_rule
 from .layers import flat_layers
 from .split import feature_and_logits_model
@@ -30,10 +31,12 @@ from .split import feature_and_logits_model
 SCORES = ("logit", "softmax")
 
 # model -> {key: traced function}. Weak keys: a model that is gone takes its traces with it.
-_traces: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_traces: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # model -> traced forward pass (logits only), and how many images it takes at once.
-_forward: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_limits: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_forward: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_limits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Models whose output has been seen not to be probabilities: no need to look again.
+_outputs_logits: weakref.WeakSet = weakref.WeakSet()
 # Counts gradient computations (tests use it to prove that widgets only redraw).
 calls = {"gradients": 0}
 
@@ -80,15 +83,53 @@ def _trace(model, layer: str, input_rule: str | None, score: str, top_k: int | N
     return run
 
 
+def check_score(score) -> str:
+    """``score`` itself, once it is one of :data:`SCORES`."""
+    if not isinstance(score, str) or score not in SCORES:
+        raise OptionError(
+            f"score must be 'logit' (the pre-softmax score, as in the Grad-CAM paper) or 'softmax' "
+            f"(the probability), not {score!r}."
+        )
+    return score
+
+
+def check_logits(model, logits: np.ndarray) -> None:
+    """Refuse an output that is made of probabilities although every known softmax was bypassed.
+
+    :func:`patched_activations` turns a final softmax *layer or activation* into the identity.
+    A softmax it cannot see (in a ``Lambda``, a custom layer, a bare op) still makes the
+    "logits" probabilities, and Grad-CAM of a probability is another method (``score='softmax'``).
+    The logits are already computed: looking at their values costs nothing. A row of real
+    logits with every value in [0, 1] summing to 1 within 1e-4 is practically never seen.
+    """
+    rows = np.asarray(logits, np.float64).reshape(-1, np.shape(logits)[-1])
+    if model in _outputs_logits or rows.shape[-1] < 2:
+        return
+    in_range = (rows >= 0).all() and (rows <= 1).all()
+    if not (in_range and np.allclose(rows.sum(axis=-1), 1.0, rtol=0, atol=1e-4)):
+        _outputs_logits.add(model)
+        return
+    raise ModelError(
+        f"model {model.name!r} outputs probabilities (every row in [0, 1], summing to 1): it ends in a "
+        "softmax hidden from its layer types, e.g. inside a Lambda layer; remove it or give the model "
+        "that outputs logits, keras.Model(model.input, model.layers[-2].output)."
+    )
+
+
 def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=False, plain_inputs=False,
-            score="logit") -> Gradients:
-    """Run the (cached) traced pass on one preprocessed image ``x`` of shape (1, H, W, 3).
+            score="logit", allow_unverified_layers=False) -> Gradients:
+    """Run the (cached) traced pass on one preprocessed image ``x`` of shape (1, H, W, channels).
 
     Exactly one of ``class_indices`` (a sequence of ints) and ``top_k`` is given.
     ``guided`` adds guided input gradients; ``plain_inputs`` plain ones instead.
+    ``allow_unverified_layers`` lets guided backprop run through layers it cannot
+    look inside (see :func:`~helpers.explain.activations.unverified_layers`).
+
+    Raises:
+        OptionError: ``score`` is not one of :data:`SCORES`.
+        ModelError: the model's output is probabilities from a softmax that could not be bypassed.
     """
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {SCORES}, not {score!r}")
+    check_score(score)
     if (class_indices is None) == (top_k is None):
         raise ValueError("give exactly one of class_indices and top_k")
     if top_k is not None:
@@ -98,8 +139,9 @@ def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=Fals
     input_rule = "guided" if guided else ("plain" if plain_inputs else None)
     run = _trace(model, layer, input_rule, score, top_k, int(indices.shape[0]))
     calls["gradients"] += 1
-    with patched_activations(model, guided=guided, logits=True):
+    with patched_activations(model, guided=guided, logits=True, allow_unverified_layers=allow_unverified_layers):
         logits, chosen, activations, d_activations, d_inputs = run(tf.constant(x, tf.float32), indices)
+    check_logits(model, logits.numpy())
     return Gradients(
         logits=logits.numpy(),
         class_indices=chosen.numpy().astype(int),
@@ -144,4 +186,6 @@ def logits(model, batch: np.ndarray) -> np.ndarray:
     batch = np.asarray(batch, np.float32)
     step = batch_limit(model)
     with patched_activations(model, guided=False, logits=True):
-        return np.concatenate([run(tf.constant(batch[i : i + step])).numpy() for i in range(0, len(batch), step)])
+        result = np.concatenate([run(tf.constant(batch[i : i + step])).numpy() for i in range(0, len(batch), step)])
+    check_logits(model, result)
+    return result

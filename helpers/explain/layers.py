@@ -82,6 +82,12 @@ def find_layer(model, name: str):
     """
     if not isinstance(name, str):
         raise LayerError(f"a layer is given by its name (a str), not {type(name).__name__}.")
+    if not name.strip():
+        # An empty name is a bug in the caller (a blank widget field, a "" default), never a choice.
+        raise LayerError(
+            f"layer {name!r} is not a layer name; pass layer=None for the model's default conv layer, or "
+            f"one of {_examples(model)}."
+        )
     for layer in flat_layers(model):
         if layer.name == name:
             if output_rank(layer) != 4:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ImageError
+from ..errors import ImageError, OptionError
 from ..imagenet import softmax as _softmax
 from ..models.wrap import as_classifier
 from . import gradients as _gradients
@@ -71,7 +71,8 @@ def model_input(classifier, image) -> tuple[np.ndarray, np.ndarray]:
     return resized, np.asarray(classifier.preprocess(resized[None]), dtype=np.float32)
 
 
-def explain_classes(classifier, image, targets=None, *, top_k=None, layer=None, guided=True, score="logit"):
+def explain_classes(classifier, image, targets=None, *, top_k=None, layer=None, guided=True, score="logit",
+                    allow_unverified_layers=False):
     """Every method for several classes from one forward pass.
 
     Args:
@@ -82,12 +83,26 @@ def explain_classes(classifier, image, targets=None, *, top_k=None, layer=None, 
         layer: conv layer name; default ``classifier.last_conv_layer``.
         guided: also compute guided backprop and Guided Grad-CAM.
         score: ``"logit"`` (default, as in the Grad-CAM paper) or ``"softmax"``.
+        allow_unverified_layers: let guided backprop run through ``Lambda`` layers, layers
+            with their own ``call`` and bare ops, which it refuses by default because it
+            cannot see whether they hold a non-ReLU activation.
 
     Returns:
         A list, one dict per class, mapping method name to :class:`Explanation`.
+
+    Raises:
+        OptionError: both ``targets`` and ``top_k``, or an unknown ``score``.
+        LayerError: ``layer`` is not a conv layer of the model (``''`` included).
+        UnsupportedActivationError: ``guided`` on a model guided backprop cannot explain.
     """
     classifier = as_classifier(classifier)
-    layer = layer or classifier.last_conv_layer
+    _gradients.check_score(score)
+    if targets is not None and top_k is not None:
+        raise OptionError(
+            f"give either targets ({targets!r}) or top_k ({top_k!r}), not both: targets explains "
+            "those classes, top_k the K most likely ones."
+        )
+    layer = classifier.last_conv_layer if layer is None else layer
     find_layer(classifier.model, layer)  # clear error before any work
     if targets is None and top_k is None:
         top_k = 1
@@ -99,7 +114,8 @@ def explain_classes(classifier, image, targets=None, *, top_k=None, layer=None, 
         indices = [classifier.class_index(t) for t in targets]
     _, x = model_input(classifier, image)
     result = _gradients.compute(
-        classifier.model, x, layer, class_indices=indices, top_k=top_k, guided=guided, score=score
+        classifier.model, x, layer, class_indices=indices, top_k=top_k, guided=guided, score=score,
+        allow_unverified_layers=allow_unverified_layers,
     )
     probabilities = _softmax(result.logits)
     size = classifier.input_size
@@ -121,12 +137,11 @@ def explain_classes(classifier, image, targets=None, *, top_k=None, layer=None, 
                 layer=layer, empty=empty, **common,
             )
         if guided:
-            gradient = result.input_gradients[k]
-            if classifier.input_is_bgr:
-                gradient = gradient[..., ::-1]
-            gradient = np.ascontiguousarray(gradient, dtype=np.float32)
+            gradient = _rgb_gradient(classifier, result.input_gradients[k])
             cam = per_method["gradcam"]
-            per_method["guided_backprop"] = Explanation(method="guided_backprop", map=gradient, **common)
+            per_method["guided_backprop"] = Explanation(
+                method="guided_backprop", map=gradient, empty=not gradient.any(), **common
+            )
             per_method["guided_gradcam"] = Explanation(
                 method="guided_gradcam", map=gradient * cam.map[..., None], coarse=cam.coarse,
                 weights=cam.weights, layer=layer, empty=cam.empty, **common,
@@ -165,7 +180,7 @@ def counterfactual(classifier, image, target=None, *, layer=None, score="logit")
                    layer=layer, guided=False, score=score)[0]["counterfactual"]
 
 
-def guided_backprop(classifier, image, target=None) -> Explanation:
+def guided_backprop(classifier, image, target=None, *, allow_unverified_layers=False) -> Explanation:
     """Guided backpropagation: dy^c/dx with the guided ReLU rule; (H, W, 3), RGB order.
 
     Warning:
@@ -173,21 +188,33 @@ def guided_backprop(classifier, image, target=None) -> Explanation:
         sanity checks poorly (Adebayo et al. 2018): it shows image edges more
         than model reasoning. Combine it with Grad-CAM (:func:`guided_grad_cam`).
 
+    Args:
+        allow_unverified_layers: run even through ``Lambda`` layers, layers with their own
+            ``call`` and bare ops (``keras.ops.*`` in the graph). They are refused by default:
+            a ``Lambda(keras.activations.silu)`` would be passed through unchanged and the
+            picture would be wrong without a word. Pass True only if they hold no activation
+            other than ReLU.
+
+    ``empty`` is True when the whole gradient is zero (nothing reaches the pixels).
+
     Raises:
         UnsupportedActivationError: the model uses activations other than ReLU/ReLU6.
+        UnverifiedLayerError: the model holds layers guided backprop cannot look inside.
     """
-    return explain_classes(classifier, image, _targets(target))[0]["guided_backprop"]
+    return explain_classes(
+        classifier, image, _targets(target), allow_unverified_layers=allow_unverified_layers
+    )[0]["guided_backprop"]
 
 
-def guided_grad_cam(classifier, image, target=None, *, layer=None) -> Explanation:
+def guided_grad_cam(classifier, image, target=None, *, layer=None, allow_unverified_layers=False) -> Explanation:
     """Guided Grad-CAM: guided backprop times the upsampled Grad-CAM map.
 
     High-resolution like guided backprop, class-discriminative like Grad-CAM.
     Computed from one forward pass: the Grad-CAM weights use plain gradients,
-    the pixel detail guided ones.
+    the pixel detail guided ones. ``allow_unverified_layers``: see :func:`guided_backprop`.
     """
-    return explain_classes(classifier, image, _targets(target),
-                   layer=layer)[0]["guided_gradcam"]
+    return explain_classes(classifier, image, _targets(target), layer=layer,
+                           allow_unverified_layers=allow_unverified_layers)[0]["guided_gradcam"]
 
 
 def saliency(classifier, image, target=None) -> Explanation:
@@ -205,13 +232,27 @@ def saliency(classifier, image, target=None) -> Explanation:
         top_k=1 if index is None else None, plain_inputs=True,
     )
     index = int(result.class_indices[0])
-    gradient = result.input_gradients[0][..., ::-1] if classifier.input_is_bgr else result.input_gradients[0]
+    gradient = _rgb_gradient(classifier, result.input_gradients[0])
     probabilities = _softmax(result.logits)
     return Explanation(
         method="saliency", class_index=index, class_name=classifier.pretty_name(index),
         probability=float(probabilities[index]), logit=float(result.logits[index]),
-        map=np.ascontiguousarray(gradient, dtype=np.float32),
+        map=gradient, empty=not gradient.any(),
     )
+
+
+def _rgb_gradient(classifier, gradient: np.ndarray) -> np.ndarray:
+    """A gradient w.r.t. the model input as an (H, W, 3) float32 picture in RGB order.
+
+    BGR models' channels are flipped back. A 1-channel (grayscale) model's gradient is
+    repeated on the three channels: it is the gradient w.r.t. the gray value the
+    ``preprocess`` made of the photo, drawn in gray.
+    """
+    if classifier.input_is_bgr:
+        gradient = gradient[..., ::-1]
+    if gradient.shape[-1] == 1:
+        gradient = np.repeat(gradient, 3, axis=-1)
+    return np.ascontiguousarray(gradient, dtype=np.float32)
 
 
 def _targets(target):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from ..errors import ClassIndexError
+from ..imagenet import find_class
 
 
 @dataclass(eq=False)
@@ -46,35 +46,15 @@ class Classifier:
     def class_index(self, target: int | str) -> int:
         """The output index for a class given by index or by name.
 
-        Names match case-insensitively, with spaces or underscores
-        (``"tiger cat"`` == ``"tiger_cat"``).
+        Names match ignoring case, underscores, hyphens and extra spaces
+        (``"tiger cat"`` == ``"Tiger_Cat"``). A name several classes share is
+        refused unless its exact case picks one (see
+        :func:`helpers.imagenet.find_class`, the lookup used here).
 
         Raises:
-            ClassIndexError: the index is out of range or the name is unknown.
+            ClassIndexError: the index is out of range, or the name is unknown or ambiguous.
         """
-        if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-            index = int(target)
-            if not 0 <= index < self.num_classes:
-                raise ClassIndexError(
-                    f"class index {index} is out of range: {self.name} has classes "
-                    f"0..{self.num_classes - 1}."
-                )
-            return index
-        if isinstance(target, str):
-            wanted = _canonical(target)
-            for index, name in enumerate(self.class_names):
-                if _canonical(name) == wanted:
-                    return index
-            import difflib
-
-            close = difflib.get_close_matches(
-                target.replace(" ", "_"), self.class_names, n=3, cutoff=0.6
-            )
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise ClassIndexError(f"unknown class name {target!r} for {self.name}.{hint}")
-        raise ClassIndexError(
-            f"a class is an int index or a name, not {type(target).__name__} {target!r}."
-        )
+        return find_class(target, self.class_names, self.name)
 
     def pretty_name(self, index: int) -> str:
         """The class name for people: underscores become spaces."""
@@ -95,7 +75,3 @@ class Classifier:
             for i in range(0, len(images), step)
         ]
         return np.concatenate(parts)
-
-
-def _canonical(name: str) -> str:
-    return name.strip().lower().replace(" ", "_").replace("-", "_")
