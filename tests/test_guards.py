@@ -116,3 +116,8 @@ def test_option_errors_name_the_valid_choices(random_image):
     with pytest.raises(OptionError, match=r"^give either targets \(\[1\]\) or top_k \(2\), not both"):
         explain_classes(model, random_image, [1], top_k=2)
     assert all(issubclass(error, HelpersError) for error in (OptionError, ModelError, UnverifiedLayerError))
+
+
+def test_layer_suggestions_leave_out_the_input(random_image):
+    with pytest.raises(LayerError, match=r"no layer named 'conv9'.*include 'conv1', 'conv2' \(see"):
+        grad_cam(gap_dense_model(), random_image, layer="conv9")
