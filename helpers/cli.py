@@ -119,15 +119,15 @@ def check_writable(option: str, target: Path) -> None:
         raise UsageError(f"cannot write {option} {str(target)!r}: no permission to write in {str(folder)!r}")
 
 
-def _make_folders(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; return those created, deepest last."""
+def _make_folders(folder: Path, created: list[Path]) -> None:
+    """Create ``folder`` and its missing parents, appending each to ``created`` (even if a later one fails)."""
     missing = []
     while not folder.exists():
         missing.append(folder)
         folder = folder.parent
-    for created in reversed(missing):
-        created.mkdir()
-    return missing[::-1]
+    for new in reversed(missing):
+        new.mkdir()
+        created.append(new)
 
 
 def _umask() -> int:
@@ -159,7 +159,7 @@ def write_all(outputs: dict[Path, object]) -> None:
     created, temporary, renamed = [], {}, []
     try:
         for target in outputs:
-            created += _make_folders(target.parent)
+            _make_folders(target.parent, created)
         for target, save in outputs.items():
             temporary[target] = _temporary_file(target, save)
         for target, part in temporary.items():
