@@ -60,10 +60,11 @@ def test_custom_layers_and_bare_ops_are_unverified(random_image):
 def test_a_softmax_hidden_in_a_lambda_is_detected_by_its_values(random_image):
     model = _conv_model(head=keras.layers.Lambda(keras.activations.softmax, name="probs"))
     message = "outputs probabilities.*inside a Lambda layer; remove it or give the model that outputs logits"
+    photo = random_image / 255  # 0-255 would saturate this untrained softmax to one-hot rows, which decide nothing
     with pytest.raises(ModelError, match=message):
-        grad_cam(model, random_image)
+        grad_cam(model, photo)
     with pytest.raises(ModelError, match=message):
-        wrap_keras_model(model).logits(random_image[None])
+        wrap_keras_model(model).logits(photo[None])
     # a softmax the layer types show is bypassed, so the same values are not refused there
     assert np.isfinite(grad_cam(gap_dense_model(softmax=True), random_image).logit)
 
@@ -121,3 +122,14 @@ def test_option_errors_name_the_valid_choices(random_image):
 def test_layer_suggestions_leave_out_the_input(random_image):
     with pytest.raises(LayerError, match=r"no layer named 'conv9'.*include 'conv1', 'conv2' \(see"):
         grad_cam(gap_dense_model(), random_image, layer="conv9")
+
+
+def test_one_hot_logits_of_toy_models_are_not_taken_for_a_softmax():
+    from helpers.explain import gradients
+
+    toy = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)], name="toy")
+    gradients.check_logits(toy, np.array([[1.0, 0.0]]))  # undecided: not refused, looked at again
+    with pytest.raises(ModelError, match="'toy' outputs probabilities"):
+        gradients.check_logits(toy, np.array([[0.25, 0.75]]))
+    gradients.check_logits(toy, np.array([[0.25, 0.75], [2.0, -1.0]]))  # one row proves logits
+    gradients.check_logits(toy, np.array([[0.25, 0.75]]))  # and the model is not looked at again
