@@ -53,23 +53,39 @@ def use_backward_rule(rule: str):
 
 
 def guided_relu(x, max_value=None):
-    """ReLU (or ReLU clipped at ``max_value``) whose gradient follows :func:`backward_rule`."""
+    """ReLU (or ReLU clipped at ``max_value``) whose gradient follows :func:`backward_rule`.
+
+    The backward pass uses TensorFlow's fused ``ReluGrad``/``Relu6Grad`` kernels
+    (one pass over the tensor, as plain backprop does); the guided rule only adds
+    a ReLU of the upstream gradient in front: ``ReluGrad(relu(g), x) = g [g > 0] [x > 0]``.
+    """
+    if max_value is None:
+        forward, mask = tf.nn.relu, tf.raw_ops.ReluGrad
+    elif float(max_value) == 6.0:
+        forward, mask = tf.nn.relu6, tf.raw_ops.Relu6Grad
+    else:
+        forward, mask = (lambda v: tf.clip_by_value(v, 0.0, max_value)), _clipped_relu_grad(max_value)
 
     @tf.custom_gradient
     def relu(x):
-        y = tf.nn.relu(x) if max_value is None else tf.clip_by_value(x, 0.0, max_value)
-
         def grad(upstream):
-            passes = x > 0
-            if max_value is not None:
-                passes = tf.logical_and(passes, x < max_value)
             if backward_rule() == "guided":
-                passes = tf.logical_and(passes, upstream > 0)
-            return upstream * tf.cast(passes, upstream.dtype)
+                upstream = tf.nn.relu(upstream)
+            return mask(gradients=upstream, features=x)
 
-        return y, grad
+        return forward(x), grad
 
     return relu(x)
+
+
+def _clipped_relu_grad(max_value):
+    """The gradient mask of ``clip(x, 0, max_value)``: passes where ``0 < x < max_value``."""
+
+    def mask(gradients, features):
+        passes = tf.logical_and(features > 0, features < max_value)
+        return gradients * tf.cast(passes, gradients.dtype)
+
+    return mask
 
 
 def _guided_relu6(x):
