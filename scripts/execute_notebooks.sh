@@ -14,5 +14,6 @@ notebooks=("$@")
 for notebook in "${notebooks[@]}"; do
   echo "executing $notebook"
   .venv/bin/jupyter nbconvert --to notebook --execute --inplace \
-    --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=900 "$notebook"
+    --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=900 \
+    --ExecutePreprocessor.store_widget_state=False "$notebook"
 done
