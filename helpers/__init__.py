@@ -25,9 +25,12 @@ from .errors import (  # noqa: E402
     HelpersError,
     ImageError,
     LayerError,
+    ModelError,
     ModelUnavailableError,
+    OptionError,
     UnsafePickleError,
     UnsupportedActivationError,
+    UnverifiedLayerError,
 )
 from .explain import (  # noqa: E402
     Explanation,
@@ -44,8 +47,8 @@ from .models import Classifier, load_model, wrap_keras_model  # noqa: E402
 
 __all__ = [
     "SAMPLES", "Classifier", "ClassIndexError", "DataUnavailableError", "Explanation",
-    "HelpersError", "ImageError", "LayerError", "ModelUnavailableError", "UnsafePickleError",
-    "UnsupportedActivationError", "counterfactual", "explain_classes", "feature_and_logits_model",
+    "HelpersError", "ImageError", "LayerError", "ModelError", "ModelUnavailableError", "OptionError",
+    "UnsafePickleError", "UnsupportedActivationError", "UnverifiedLayerError", "counterfactual", "explain_classes", "feature_and_logits_model",
     "grad_cam", "guided_backprop", "guided_grad_cam", "load_image", "load_model", "load_sample",
     "resize_for_model", "saliency", "split_model", "wrap_keras_model",
 ]

@@ -18,7 +18,7 @@ from ..errors import LayerError
 from .layers import find_layer
 
 
-def split_model(model, layer_name: str):
+def split_model(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.Model]:
     """The article's split: ``(last_conv_layer_model, classifier_model)``.
 
     Args:
@@ -66,7 +66,7 @@ def _single_input(layer):
     return inputs
 
 
-def feature_and_logits_model(model, layer_name: str):
+def feature_and_logits_model(model: keras.Model, layer_name: str) -> keras.Model:
     """One model, two outputs: the feature map at ``layer_name`` and the model's output.
 
     Works for functional and Sequential models, residual heads, and nested

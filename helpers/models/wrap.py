@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import HelpersError, ModelError
 from .classifier import Classifier
+
+if TYPE_CHECKING:
+    import keras
 
 
 def _as_float32(images: np.ndarray) -> np.ndarray:
@@ -15,7 +19,7 @@ def _as_float32(images: np.ndarray) -> np.ndarray:
 
 
 def wrap_keras_model(
-    model,
+    model: keras.Model,
     *,
     preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
     class_names: Sequence[str] | str | None = None,
