@@ -48,8 +48,20 @@ DOWNLOAD_TIMEOUT = 10.0
 
 #: Largest image (width x height) :func:`load_image` will decode. A 50
 #: megapixel photo already takes 150 MB as RGB; anything bigger is more likely
-#: a decompression bomb than a photo worth explaining.
+#: a decompression bomb than a photo worth explaining. (Pillow's own
+#: ``Image.MAX_IMAGE_PIXELS``, about 89 MP, applies too.)
 MAX_PIXELS = 50_000_000
+
+#: Most bytes of pixel memory :func:`load_image` may need at once: the decoded
+#: image (Pillow holds 8-bit RGB in 4 bytes a pixel, 16-bit gray in 2) beside
+#: the RGB array it becomes, counted from the header before decoding. Pixels
+#: alone do not tell: a 99 kB 16-bit PNG of 7000x7000 decodes to 98 MB. With
+#: this limit, loading stays under about 300 MB -- what a 2 GB Binder session
+#: can spare beside VGG16. It admits an 8-bit RGB photo of 25 megapixels.
+MAX_DECODED_BYTES = 200_000_000
+
+#: Pixels converted at a time (float temporaries are a few MB, whatever the image size).
+_BAND_PIXELS = 1 << 20
 
 #: Smallest side, in pixels, of an image :func:`load_image` accepts.
 MIN_SIDE = 8
@@ -372,17 +384,47 @@ def _open_source(source) -> tuple[io.BytesIO | Path, str]:
     return path, what
 
 
-def _not_an_image_message(fp, what: str) -> str:
-    """Explain why Pillow could not identify the data, with a hint for common cases."""
-    head = b""
+#: Leading bytes of the formats people usually have. A file that starts like
+#: one of these but that Pillow cannot identify is a damaged file, not some
+#: other kind of file: Pillow gives up on a PNG with a bad header checksum
+#: without saying so.
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
+def _file_head(fp, size: int = 16) -> bytes:
+    """The first bytes of a path or BytesIO (empty if unreadable)."""
     try:
         if isinstance(fp, io.BytesIO):
-            head = fp.getvalue()[:16]
-        else:
-            with open(fp, "rb") as f:
-                head = f.read(16)
+            return fp.getvalue()[:size]
+        with open(fp, "rb") as f:
+            return f.read(size)
     except OSError:
-        pass
+        return b""
+
+
+def _format_of(head: bytes) -> str | None:
+    """The image format the leading bytes announce, if any."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def _not_an_image_message(fp, what: str) -> str:
+    """Explain why Pillow could not identify the data, with a hint for common cases."""
+    head = _file_head(fp)
+    fmt = _format_of(head)
+    if fmt is not None:
+        return (
+            f"{what} starts like a {fmt} file but is damaged or truncated (its header cannot be "
+            f"read). Download it again, or {_SAVE_AS_HINT[0].lower()}{_SAVE_AS_HINT[1:]}"
+        )
     if head.startswith(b"\x93NUMPY"):
         hint = "It is a NumPy .npy file: load it with numpy.load() instead."
     elif head.lstrip().startswith((b"<svg", b"<?xml")):
@@ -390,6 +432,68 @@ def _not_an_image_message(fp, what: str) -> str:
     else:
         hint = _SAVE_AS_HINT
     return f"{what} is not an image file (or not a format Pillow can read). {hint}"
+
+
+def _stored_bytes_per_pixel(mode: str) -> int:
+    """Bytes per pixel Pillow uses to hold a decoded image of this mode."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4  # every other mode, 8-bit RGB included, is stored in 32 bits a pixel
+
+
+#: Bytes a pixel that a format's decoder holds on top of the decoded image
+#: (measured): libwebp decodes the whole picture into its own buffers first.
+_DECODER_BYTES_PER_PIXEL = {"WEBP": 17}
+
+
+def _peak_bytes(image: Image.Image) -> int:
+    """Pixel memory :func:`load_image` needs at once for an image, known from its header.
+
+    The decoded image lives beside the RGB array it is converted into (band by
+    band, so conversion temporaries stay small); or, if its EXIF orientation
+    says so, beside its rotated copy. The orientation of some formats is only
+    known after decoding, so both are counted; so is what the decoder itself holds.
+    """
+    width, height = image.size
+    pixels = width * height
+    stored = pixels * _stored_bytes_per_pixel(image.mode)
+    decoder = pixels * _DECODER_BYTES_PER_PIXEL.get(image.format or "", 0)
+    return max(stored + 3 * pixels, 2 * stored, stored + decoder)
+
+
+def _check_size(image: Image.Image, what: str) -> None:
+    """Refuse, from the header alone, an image too large or too small to use.
+
+    Raises:
+        ImageError: over :data:`MAX_PIXELS` pixels, over :data:`MAX_DECODED_BYTES`
+            bytes to load, or under :data:`MIN_SIDE` pixels on a side.
+    """
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"{what} is {width}x{height} = {width * height:,} pixels, more than the limit of "
+            f"{MAX_PIXELS:,} pixels (it may be a decompression bomb). "
+            "Resize it to a few megapixels and try again."
+        )
+    needed = _peak_bytes(image)
+    if needed > MAX_DECODED_BYTES:
+        raise ImageError(
+            f"{what} is {width}x{height} pixels in mode {image.mode!r}, which needs about "
+            f"{needed / 1e6:,.0f} MB of memory to load, more than the limit of "
+            f"{MAX_DECODED_BYTES / 1e6:,.0f} MB. Resize it to a few megapixels and try again."
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(
+            f"{what} is only {width}x{height} pixels; images must be at least "
+            f"{MIN_SIDE}x{MIN_SIDE}. Use a larger photo."
+        )
+
+
+#: What Pillow raises for data it recognised but cannot decode.
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError,
+                  ZeroDivisionError, OverflowError, MemoryError)
 
 
 def _open_image(fp, what: str) -> Image.Image:
@@ -420,30 +524,19 @@ def _open_image(fp, what: str) -> Image.Image:
         raise ImageError(_not_an_image_message(fp, what)) from exc
     except PermissionError as exc:
         raise ImageError(f"cannot read {what}: permission denied ({exc}).") from exc
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+    except _DECODE_ERRORS as exc:
         # Pillow recognised the format but the header itself is cut short or corrupt.
         raise ImageError(_damaged_message(what, exc)) from exc
-
-    width, height = image.size
-    # Checked on the header, before decoding, so a bomb never reaches memory.
-    if width * height > MAX_PIXELS:
-        image.close()
-        raise ImageError(
-            f"{what} is {width}x{height} = {width * height:,} pixels, more than the limit of "
-            f"{MAX_PIXELS:,} pixels (it may be a decompression bomb). "
-            "Resize it to a few megapixels and try again."
-        )
-    if min(width, height) < MIN_SIDE:
-        image.close()
-        raise ImageError(
-            f"{what} is only {width}x{height} pixels; images must be at least "
-            f"{MIN_SIDE}x{MIN_SIDE}. Use a larger photo."
-        )
     try:
+        # Checked on the header, before decoding, so a bomb never reaches memory.
+        _check_size(image, what)
         # Image.open only reads the header; load() decodes every byte, so a
         # truncated or corrupt file fails here rather than deep inside a model.
         image.load()
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+    except ImageError:
+        image.close()
+        raise
+    except _DECODE_ERRORS as exc:
         image.close()
         raise ImageError(_damaged_message(what, exc)) from exc
     return image
@@ -457,95 +550,115 @@ def _damaged_message(what: str, exc: BaseException) -> str:
     )
 
 
-def _apply_exif_orientation(image: Image.Image) -> Image.Image:
-    """Rotate/flip the image as its EXIF orientation tag says (phone photos)."""
-    try:
-        return ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
-        # A malformed EXIF block should not make an otherwise good photo unusable.
-        return image
+def _apply_exif_orientation(image: Image.Image) -> None:
+    """Rotate/flip the image in place as its EXIF orientation tag says (phone photos).
 
-
-def _integer_bits(image: Image.Image, values: np.ndarray) -> int | None:
-    """The bit depth to scale a 16/32-bit integer image by.
-
-    Args:
-        image: the Pillow image (mode ``I;16*`` or ``I``).
-        values: its pixels as an integer array.
-
-    Returns:
-        The number of bits (16 for ``I;16`` and for ``I`` data that fits in
-        16 bits, or the TIFF ``BitsPerSample`` tag), or None if the data
-        exceeds its declared depth (then the caller stretches min..max).
+    In place, so the decoded image is not copied when there is nothing to turn.
     """
+    # A malformed EXIF block should not make an otherwise good photo unusable.
+    with contextlib.suppress(OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
+        ImageOps.exif_transpose(image, in_place=True)
+
+
+def _bands(image: Image.Image):
+    """Yield ``(top, bottom, band)``: the image cut into strips of whole rows.
+
+    Converting strip by strip keeps every temporary (float copies, RGBA
+    composites) to about :data:`_BAND_PIXELS` pixels, whatever the image size.
+    """
+    width, height = image.size
+    rows = max(1, _BAND_PIXELS // max(width, 1))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        yield top, bottom, image.crop((0, top, width, bottom))
+
+
+def _value_range(image: Image.Image, what: str) -> tuple[float, float]:
+    """Smallest and largest pixel value of a one-channel image, read band by band.
+
+    Raises:
+        ImageError: NaN or infinite values.
+    """
+    low, high = np.inf, -np.inf
+    for _, _, band in _bands(image):
+        values = np.asarray(band)
+        if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+            raise ImageError(f"{what} holds NaN or infinite pixel values. {_SAVE_AS_HINT}")
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+    return low, high
+
+
+def _declared_bits(image: Image.Image) -> int | None:
+    """The bit depth an integer image declares: 16 for ``I;16``, else the TIFF ``BitsPerSample``."""
     if image.mode.startswith("I;16"):
         return 16
     tag = getattr(image, "tag_v2", None)
     bits = tag.get(258) if tag is not None else None
     if isinstance(bits, tuple):
         bits = bits[0] if bits else None
-    # Older Pillow opens 16-bit PNGs as "I": values in 0..65535 mean 16-bit.
-    if bits is None and values.min() >= 0 and values.max() <= 0xFFFF:
-        bits = 16
-    if bits and values.min() >= 0 and values.max() <= (1 << int(bits)) - 1:
-        return int(bits)
+    return int(bits) if isinstance(bits, int) and 0 < bits <= 32 else None
+
+
+def _integer_full_scale(image: Image.Image, low: float, high: float) -> float | None:
+    """The value that means white in a 16/32-bit integer image, or None to stretch min..max.
+
+    Values that all fit 0..255 are 8-bit data stored in a wider type: they
+    stay as they are (a 32-bit TIFF of 0..255 is not scaled by 2**32 to black).
+    Otherwise the declared bit depth is white (65535 for 16 bits); data with
+    no declared depth that fits 16 bits is taken as 16-bit.
+    """
+    if low < 0:
+        return None
+    if high <= 255:
+        return 255.0
+    bits = _declared_bits(image) or (16 if high <= 0xFFFF else None)
+    if bits and high <= (1 << bits) - 1:
+        return float((1 << bits) - 1)
     return None
 
 
-def _scale_to_uint8(values: np.ndarray, full_scale: float | None) -> np.ndarray:
-    """Map pixel values to 0..255.
+def _float_full_scale(low: float, high: float) -> float | None:
+    """The value that means white in a float image: 1.0 or 255.0, or None to stretch."""
+    if low >= 0.0 and high <= 1.0:
+        return 1.0  # float images are conventionally 0..1
+    if low >= 0.0 and high <= 255.0:
+        return 255.0  # some tools write 0..255
+    return None
+
+
+def _scale_to_uint8(values: np.ndarray, low: float, high: float, full_scale: float | None) -> np.ndarray:
+    """Map one band of pixel values to 0..255.
 
     Args:
-        values: a 2-D array of one channel.
+        values: a 2-D array of one channel (one band: float64 is cheap here).
+        low, high: the whole image's smallest and largest value.
         full_scale: the value that means white (e.g. 65535), or None to
-            stretch the data's own min..max.
+            stretch low..high.
 
     Returns:
         A ``uint8`` array, rounded.
     """
     data = values.astype(np.float64)
     if full_scale is None:
-        low, high = float(data.min()), float(data.max())
         data = (data - low) / (high - low) if high > low else np.zeros_like(data)
     else:
         data = data / full_scale
     return np.clip(np.rint(data * 255.0), 0, 255).astype(np.uint8)
 
 
-def _high_depth_to_rgb(image: Image.Image, what: str) -> np.ndarray:
-    """Convert a 16-bit, 32-bit integer or float grayscale image to RGB uint8.
+def _high_depth_converter(image: Image.Image, what: str):
+    """A band -> ``(rows, W)`` uint8 gray function for a 16-bit, 32-bit integer or float image.
 
     Pillow's own ``convert("RGB")`` clips these modes at 255 (65535 -> 255 but
     also 300 -> 255), which turns most 16-bit photos white; scaling by the bit
     depth keeps their tones.
 
-    Args:
-        image: a Pillow image in mode ``I;16*``, ``I`` or ``F``.
-        what: the source's description for messages.
-
-    Returns:
-        An ``(H, W, 3)`` ``uint8`` array with three equal channels.
-
     Raises:
         ImageError: float data with NaN or infinity.
     """
-    values = np.asarray(image)
-    if image.mode == "F":
-        if not np.all(np.isfinite(values)):
-            raise ImageError(f"{what} holds NaN or infinite pixel values. {_SAVE_AS_HINT}")
-        low, high = float(values.min()), float(values.max())
-        # Float images are conventionally 0..1; some tools write 0..255.
-        if low >= 0.0 and high <= 1.0:
-            full_scale = 1.0
-        elif low >= 0.0 and high <= 255.0:
-            full_scale = 255.0
-        else:
-            full_scale = None
-    else:
-        bits = _integer_bits(image, values)
-        full_scale = float((1 << bits) - 1) if bits else None
-    gray = _scale_to_uint8(values, full_scale)
-    return np.repeat(gray[:, :, None], 3, axis=2)
+    low, high = _value_range(image, what)
+    full_scale = _float_full_scale(low, high) if image.mode == "F" else _integer_full_scale(image, low, high)
+    return lambda band: _scale_to_uint8(np.asarray(band), low, high, full_scale)[:, :, None]
 
 
 def _has_transparency(image: Image.Image) -> bool:
@@ -553,37 +666,51 @@ def _has_transparency(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
 
 
-def _to_rgb(image: Image.Image, what: str) -> np.ndarray:
-    """Convert a decoded Pillow image of any supported mode to RGB uint8.
+def _on_white(band: Image.Image) -> np.ndarray:
+    """Composite a band on white: a model has no notion of "transparent", and white is how a browser shows it."""
+    rgba = band.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
 
-    Transparent pixels are composited on white: a model has no notion of
-    "transparent", and white is how the picture looks in a browser.
+
+def _plain_rgb(band: Image.Image) -> np.ndarray:
+    """Pillow's own conversion, for every 8-bit mode without transparency."""
+    return np.asarray(band.convert("RGB"))
+
+
+def _to_rgb(image: Image.Image, what: str) -> np.ndarray:
+    """Convert a decoded Pillow image of any supported mode to RGB uint8, band by band.
+
+    Transparent pixels are composited on white.
 
     Args:
         image: a decoded Pillow image.
         what: the source's description for messages.
 
     Returns:
-        An ``(H, W, 3)`` ``uint8`` array.
+        An ``(H, W, 3)`` ``uint8`` C-contiguous, writable array.
 
     Raises:
-        ImageError: the mode cannot be converted.
+        ImageError: the mode cannot be converted, or float data with NaN or infinity.
     """
     if image.mode.startswith("I") or image.mode == "F":
-        return _high_depth_to_rgb(image, what)
+        convert = _high_depth_converter(image, what)
+    elif _has_transparency(image):
+        convert = _on_white
+    else:
+        convert = _plain_rgb
+    width, height = image.size
+    # Filled band by band: only the result and one band's temporaries exist beside the decoded image.
+    rgb = np.empty((height, width, 3), np.uint8)
     try:
-        if _has_transparency(image):
-            rgba = image.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            rgb = Image.alpha_composite(white, rgba).convert("RGB")
-        else:
-            rgb = image.convert("RGB")
+        for top, bottom, band in _bands(image):
+            rgb[top:bottom] = convert(band)
     except (ValueError, OSError) as exc:
         raise ImageError(
             f"{what} uses the pixel mode {image.mode!r}, which cannot be converted to RGB "
             f"({exc}). {_SAVE_AS_HINT}"
         ) from exc
-    return np.asarray(rgb, dtype=np.uint8)
+    return rgb
 
 
 def load_image(source: str | os.PathLike | bytes) -> np.ndarray:
@@ -591,9 +718,15 @@ def load_image(source: str | os.PathLike | bytes) -> np.ndarray:
 
     Reads JPEG, PNG, BMP, GIF (first frame), WebP, TIFF and the other formats
     Pillow knows. Grayscale, palette, CMYK, 16-bit and float images become
-    RGB; transparency is composited on white; 16-bit values are scaled by the
-    bit depth (65535 -> 255, 32768 -> 128); the EXIF orientation of phone
-    photos is applied.
+    RGB; transparency is composited on white; the EXIF orientation of phone
+    photos is applied. 16/32-bit integer values are scaled by the bit depth
+    (65535 -> 255, 32768 -> 128) unless they all fit 0..255, which stay as
+    they are; float images are read as 0..1 (or 0..255 if they go above 1).
+
+    Memory: the size is checked from the header, before decoding. An image
+    must have at most :data:`MAX_PIXELS` pixels and need at most
+    :data:`MAX_DECODED_BYTES` bytes while loading (decoded image + result),
+    so loading never takes much more than that.
 
     Args:
         source: a file path (str or ``pathlib.Path``) or the file's bytes.
@@ -603,47 +736,136 @@ def load_image(source: str | os.PathLike | bytes) -> np.ndarray:
 
     Raises:
         ImageError: missing or empty file, not an image, truncated or damaged
-            data, an image over :data:`MAX_PIXELS` pixels or under
-            :data:`MIN_SIDE` pixels on a side, or an unsupported pixel mode.
-            The message says what to do.
+            data, an image over :data:`MAX_PIXELS` pixels or
+            :data:`MAX_DECODED_BYTES` bytes, under :data:`MIN_SIDE` pixels on
+            a side, or an unsupported pixel mode. The message says what to do.
     """
     fp, what = _open_source(source)
     image = _open_image(fp, what)
     try:
-        oriented = _apply_exif_orientation(image)
-        rgb = _to_rgb(oriented, what)
+        _apply_exif_orientation(image)
+        return _to_rgb(image, what)
     finally:
         image.close()
-    return np.array(rgb, dtype=np.uint8, order="C", copy=True)
 
 
 # --------------------------------------------------------------------------
 # Model-sized copies
 # --------------------------------------------------------------------------
 
+_LOAD_HINT = "e.g. from helpers.load_image(path)"
 
-def _as_rgb_array(image: np.ndarray) -> np.ndarray:
-    """Check an image array and give it three channels.
 
-    Args:
-        image: ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` array, values 0..255.
+def _array_or_error(image) -> np.ndarray:
+    """``np.asarray(image)``, with an ImageError for what NumPy cannot make an array of."""
+    try:
+        return np.asarray(image)
+    except (ValueError, TypeError, OverflowError) as exc:  # ragged lists, odd objects
+        raise ImageError(
+            f"the image cannot be made into a NumPy array ({exc}): pass an (H, W, 3) array of "
+            f"RGB values 0-255, {_LOAD_HINT}."
+        ) from exc
 
-    Returns:
-        An ``(H, W, 3)`` array of the same dtype.
 
-    Raises:
-        ImageError: any other shape, or an empty image.
-    """
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3 or array.shape[2] not in (1, 3):
+def _check_shape(array: np.ndarray) -> None:
+    """Refuse anything but a non-empty ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` array."""
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3)):
         raise ImageError(
             f"expected an image of shape (height, width, 3), got {array.shape}. "
-            "For a batch, resize each image; for RGBA, load it with load_image() first."
+            "For a batch, pass each image on its own; for RGBA, load it with load_image() first."
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ImageError(f"the image is empty (shape {array.shape}).")
+        raise ImageError(f"the image is empty (shape {array.shape}): pass a photo with pixels in it.")
+
+
+def _check_dtype(array: np.ndarray) -> None:
+    """Refuse arrays that do not hold real numbers (bool masks, complex, text, objects)."""
+    if array.dtype == np.bool_:
+        raise ImageError(
+            "the image is a bool array (a mask?), not a photo: pass RGB values 0-255, "
+            "e.g. mask.astype(np.uint8) * 255."
+        )
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ImageError("the image holds complex numbers: pass real RGB values 0-255, e.g. np.abs(image).")
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ImageError(
+            f"the image holds {array.dtype} values, not numbers: pass an (H, W, 3) array of "
+            f"RGB values 0-255, {_LOAD_HINT}."
+        )
+
+
+def _check_photo_values(array: np.ndarray) -> np.ndarray:
+    """Refuse values that are not RGB 0-255 in the ways people get them wrong.
+
+    Returns:
+        The array; an integer array as ``uint8`` (its values fit, so nothing is lost).
+    """
+    low, high = array.min(), array.max()
+    kind = "float" if array.dtype.kind == "f" else str(array.dtype)
+    if low < 0:
+        raise ImageError(
+            f"this {kind} image has negative values (down to {float(low):.3g}), so it looks "
+            f"already preprocessed: pass the photo before preprocessing, RGB values 0-255, {_LOAD_HINT}."
+        )
+    if array.dtype.kind == "f" and 0 < high <= 1:
+        raise ImageError(
+            "this float image has values in [0, 1] (as plt.imread gives): multiply it by 255 "
+            "(image * 255) to get the RGB values 0-255 the models expect."
+        )
+    if high > 255 and array.dtype.kind == "f":
+        raise ImageError(
+            f"this float image has values up to {float(high):.6g}, above 255: pass RGB values 0-255 "
+            "(divide 16-bit data by 257), or load the file with helpers.load_image(path)."
+        )
+    if high > 255:
+        raise ImageError(
+            f"this {kind} image has values up to {int(high)}, above 255: convert it to 0-255 first, "
+            "e.g. (image // 257).astype(np.uint8) for 16-bit data, or load the file with "
+            "helpers.load_image(path), which scales 16-bit images."
+        )
+    return array if array.dtype.kind == "f" else array.astype(np.uint8, copy=False)
+
+
+def check_image_array(image: np.typing.ArrayLike, *, photo: bool = True) -> np.ndarray:
+    """Check that an array is an image the models can take, with an error that says how to fix it.
+
+    Accepted: ``(H, W, 3)``, ``(H, W)`` or ``(H, W, 1)`` arrays of finite real
+    numbers. With ``photo=True`` (the default: what pretrained models and
+    their preprocessing expect) the values must also be RGB 0-255:
+
+    * ``uint8``: always fine (an all-black image too);
+    * other integer types (``uint16``, ``int64``, ...): fine if every value
+      fits 0..255 (e.g. from arithmetic on a uint8 photo); larger values are
+      refused rather than guessed at -- :func:`load_image` scales 16-bit files;
+    * float: values in 0..255, not all within [0, 1] (that is a
+      ``plt.imread`` image: multiply it by 255); an all-zero float image is
+      black either way and is fine;
+    * negative values are refused: they are an already-preprocessed array;
+    * ``bool`` and complex arrays are refused.
+
+    Args:
+        image: the array (anything ``np.asarray`` takes).
+        photo: check the 0-255 rules above. False for a model of one's own
+            without preprocessing, which takes its input values as they are.
+
+    Returns:
+        The array (integers with ``photo=True`` become ``uint8``).
+
+    Raises:
+        ImageError: the message says what is wrong and what to do.
+    """
+    array = _array_or_error(image)
+    _check_shape(array)
+    _check_dtype(array)
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise ImageError(f"the image holds NaN or infinite values: pass finite RGB values 0-255, {_LOAD_HINT}.")
+    return _check_photo_values(array) if photo else array
+
+
+def _as_rgb_array(array: np.ndarray) -> np.ndarray:
+    """Give a checked ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` array three channels."""
+    if array.ndim == 2:
+        array = array[:, :, None]
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     return array
@@ -657,7 +879,7 @@ def _parse_size(size: int | tuple[int, int]) -> tuple[int, int]:
     return int(height), int(width)
 
 
-def resize_for_model(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+def resize_for_model(image: np.ndarray, size: int | tuple[int, int], *, photo: bool = True) -> np.ndarray:
     """Resize the WHOLE image to the model's input size (no crop).
 
     For ``uint8`` input this gives exactly the pixels of
@@ -671,19 +893,21 @@ def resize_for_model(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarr
 
     Args:
         image: ``(H, W, 3)`` (or grayscale ``(H, W)`` / ``(H, W, 1)``) array
-            with values 0..255, ``uint8`` or float.
+            with values 0..255, ``uint8`` or float (see :func:`check_image_array`).
         size: ``(height, width)`` of the model's input, or one int for a square.
+        photo: check that the values are RGB 0-255 (:func:`check_image_array`);
+            False for a model of one's own that takes other values.
 
     Returns:
         A ``float32`` array of shape ``(height, width, 3)``, values 0..255, not
         yet preprocessed for any particular model.
 
     Raises:
-        ImageError: the array is not an image.
+        ImageError: the array is not an image (or, with ``photo``, not RGB 0-255).
         ValueError: the size is not positive.
     """
     height, width = _parse_size(size)
-    array = _as_rgb_array(image)
+    array = _as_rgb_array(check_image_array(image, photo=photo))
     if array.dtype == np.uint8:
         # The exact path keras.utils.load_img takes: one RGB resize.
         resized = Image.fromarray(np.ascontiguousarray(array)).resize(

@@ -16,6 +16,7 @@ from helpers.data import (
     MIRROR_ENV,
     SAMPLES,
     UnknownSampleError,
+    check_image_array,
     load_image,
     load_sample,
     resize_for_model,
@@ -388,3 +389,171 @@ def test_resize_accepts_grayscale_and_rejects_other_shapes():
         resize_for_model(np.zeros((1, 20, 20, 3), np.uint8), 10)
     with pytest.raises(ValueError, match="positive"):
         resize_for_model(np.zeros((20, 20, 3), np.uint8), (0, 10))
+
+
+# --------------------------------------------------------------------------
+# Arrays that are not RGB 0-255 photos (check_image_array, model_input)
+# --------------------------------------------------------------------------
+
+
+def _tiny_model():
+    """conv -> global average pooling -> dense, on 16x16 RGB (not tests/conftest's: fuzz/ has its own conftest)."""
+    import keras
+
+    image = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(image)
+    return keras.Model(image, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def _photo_classifier():
+    """A tiny model with its own preprocessing: it takes photos, RGB 0-255."""
+    from helpers import wrap_keras_model
+
+    return wrap_keras_model(_tiny_model(), preprocess=lambda x: np.asarray(x, np.float32) / 127.5 - 1)
+
+
+FLOAT_PHOTO = np.random.default_rng(3).uniform(0, 255, (20, 24, 3))
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (FLOAT_PHOTO / 255, r"values in \[0, 1\] \(as plt.imread gives\): multiply it by 255"),
+        (FLOAT_PHOTO / 127.5 - 1, "already preprocessed: pass the photo before preprocessing"),
+        (FLOAT_PHOTO * 2, "values up to .*, above 255"),
+        ((FLOAT_PHOTO * 257).astype(np.uint16), r"uint16 image has values up to \d+, above 255: convert it"),
+        (FLOAT_PHOTO.astype(np.int32) - 5, "negative values"),
+        (FLOAT_PHOTO > 100, "bool array"),
+        (FLOAT_PHOTO.astype(np.complex64), "complex numbers"),
+        (FLOAT_PHOTO.astype(str), "not numbers"),
+        (np.full((8, 8, 3), np.inf), "NaN or infinite"),
+        (np.zeros((0, 8, 3)), "empty"),
+        (np.zeros((8, 8, 4), np.uint8), r"shape \(height, width, 3\)"),
+        ([[1, 2], [3]], "cannot be made into a NumPy array"),
+    ],
+)
+def test_arrays_that_are_not_photos_are_refused(image, message):
+    with pytest.raises(ImageError, match=message):
+        check_image_array(image)
+    with pytest.raises(ImageError, match=message):
+        resize_for_model(image, 8)
+
+
+def test_model_input_refuses_a_0_1_float_image_for_a_model_with_preprocessing():
+    from helpers.explain import model_input
+
+    with pytest.raises(ImageError, match="multiply it by 255"):
+        model_input(_photo_classifier(), FLOAT_PHOTO / 255)
+    resized, x = model_input(_photo_classifier(), FLOAT_PHOTO)
+    assert resized.shape == (16, 16, 3) and np.isfinite(x).all()
+
+
+def test_model_input_takes_any_finite_values_for_a_model_without_preprocessing():
+    from helpers import wrap_keras_model
+    from helpers.explain import model_input
+
+    bare = wrap_keras_model(_tiny_model())
+    for image in (FLOAT_PHOTO / 255, FLOAT_PHOTO / 127.5 - 1, np.zeros((8, 8, 3))):
+        resized, _ = model_input(bare, image)
+        assert resized.shape == (16, 16, 3)
+    with pytest.raises(ImageError, match="NaN"):
+        model_input(bare, np.full((8, 8, 3), np.nan))
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((8, 8, 3), np.uint8),  # black is a photo too
+        np.zeros((8, 8, 3), np.float32),  # black in 0..1 and in 0..255 alike
+        FLOAT_PHOTO,
+        FLOAT_PHOTO.astype(np.float16),
+        np.full((8, 8), 255.0),
+    ],
+)
+def test_photos_are_accepted(image):
+    assert check_image_array(image) is not None
+    assert resize_for_model(image, 8).shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int64, np.int8, np.uint32])
+def test_integer_arrays_with_values_0_255_equal_uint8(dtype):
+    photo = FLOAT_PHOTO.astype(np.uint8)
+    if dtype is np.int8:
+        photo = photo // 2
+    checked = check_image_array(photo.astype(dtype))
+    assert checked.dtype == np.uint8
+    np.testing.assert_array_equal(resize_for_model(photo.astype(dtype), 8), resize_for_model(photo, 8))
+
+
+# --------------------------------------------------------------------------
+# Files: bit depths, damaged headers, memory
+# --------------------------------------------------------------------------
+
+
+def test_32_bit_integer_tiff_with_8_bit_values_is_not_darkened():
+    values = np.arange(64, dtype=np.int32).reshape(8, 8) * 4  # 0..252
+    image = Image.fromarray(values)
+    assert image.mode == "I"
+    out = load_image(encode(image, "TIFF"))
+    np.testing.assert_array_equal(out[:, :, 0], values)
+
+
+def test_32_bit_integer_tiff_over_255_is_scaled_by_its_bit_depth():
+    values = np.zeros((8, 8), np.int32)
+    values[0, 0], values[0, 1] = 2**31 - 1, 1000
+    out = load_image(encode(Image.fromarray(values), "TIFF"))
+    assert np.all(np.abs(out[0, 0].astype(int) - 128) <= 1), "2**31 is half of 32 bits: mid grey"
+    assert (out[0, 1] == 0).all() and (out[1:] == 0).all()
+
+
+def test_png_with_a_bad_header_checksum_is_called_damaged(photo):
+    payload = bytearray(encode(photo, "PNG"))
+    payload[29] ^= 0xFF  # the IHDR chunk's CRC (signature 8 + length 4 + type 4 + data 13)
+    with pytest.raises(ImageError, match="starts like a PNG file but is damaged or truncated"):
+        load_image(bytes(payload))
+
+
+def test_decoded_bytes_limit_counts_the_mode(monkeypatch):
+    monkeypatch.setattr(data, "MAX_DECODED_BYTES", 64 * 64 * 5 - 1)  # one pixel short for 16-bit gray
+    gray16 = encode(Image.fromarray(np.zeros((64, 64), np.uint16)), "PNG")
+    with pytest.raises(ImageError, match=r"64x64 pixels in mode 'I;16', which needs about 0 MB of memory"):
+        load_image(gray16)
+    assert load_image(encode(Image.new("L", (64, 64)), "PNG")).shape == (64, 64, 3)  # 4 bytes a pixel
+
+
+def _peak_rss() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+
+
+def _peak_growth(path: Path) -> tuple[float, str]:
+    """Peak RSS growth (MB) while load_image(path) runs, and what it gave.
+
+    Linux lets a process reset its peak RSS (VmHWM) through /proc/self/clear_refs.
+    Big buffers are fresh mmaps, so memory freed by earlier tests does not hide them.
+    """
+    import gc
+
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    before = _peak_rss()
+    try:
+        outcome = f"loaded {load_image(path).shape}"
+    except ImageError as exc:
+        outcome = str(exc)
+    return (_peak_rss() - before) / 1e6, outcome
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to measure peak memory")
+def test_16_bit_png_memory_is_bounded_by_decoded_bytes(tmp_path):
+    accepted = write(tmp_path, "4000.png", encode(Image.new("I;16", (4000, 4000), 40000), "PNG"))
+    growth, outcome = _peak_growth(accepted)
+    assert outcome == "loaded (4000, 4000, 3)"
+    assert growth < 150, f"a 4000x4000 16-bit PNG took {growth:.0f} MB (1.1 GB before the fix)"
+
+    refused = write(tmp_path, "7000.png", encode(Image.new("I;16", (7000, 7000)), "PNG"))
+    assert refused.stat().st_size < 200_000
+    growth, outcome = _peak_growth(refused)
+    assert "7000x7000 pixels in mode 'I;16', which needs about 245 MB of memory" in outcome
+    assert growth < 20, f"refusing took {growth:.0f} MB: the image was decoded"

@@ -56,18 +56,25 @@ class Explanation:
 
 
 def model_input(classifier, image) -> tuple[np.ndarray, np.ndarray]:
-    """``(resized photo (H, W, 3) float32 0-255, preprocessed batch (1, H, W, 3))``."""
-    from ..data import resize_for_model
+    """``(resized photo (H, W, 3) float32 0-255, preprocessed batch (1, H, W, 3))``.
 
-    image = np.asarray(image)
+    The image is checked by :func:`helpers.data.check_image_array`: a model with
+    its own preprocessing takes a photo, RGB 0-255 (a [0, 1] float image, an
+    already-preprocessed one or a 16-bit one is refused with an ImageError that
+    says how to convert it); a bare keras.Model without preprocessing takes its
+    input values as they are, so only their shape and finiteness are checked.
+    """
+    from ..data import check_image_array, resize_for_model
+    from ..models.wrap import _as_float32
+
+    photo = classifier.preprocess is not _as_float32  # the default of wrap_keras_model: no preprocessing
+    image = check_image_array(image, photo=photo)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ImageError(
             f"expected one RGB image of shape (height, width, 3), got shape {image.shape}; "
             "load photos with helpers.load_image(path)."
         )
-    if not np.issubdtype(image.dtype, np.number) or not np.all(np.isfinite(image)):
-        raise ImageError("the image holds non-numeric, NaN or infinite values.")
-    resized = resize_for_model(image, classifier.input_size)
+    resized = resize_for_model(image, classifier.input_size, photo=photo)
     return resized, np.asarray(classifier.preprocess(resized[None]), dtype=np.float32)
 
 
