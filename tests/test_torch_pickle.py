@@ -367,8 +367,8 @@ def test_deep_nesting_is_refused(tmp_path, nested, message):
     ("size", "stride", "message"),
     [
         ((1,) * 70, (1,) * 70, r"70 dimensions, at most 8 allowed"),  # old: ValueError from NumPy
-        ((1 << 70,), (1,), r"dimension of size an int of 71 bits, at most 536870912 allowed"),
-        ((0, 1 << 70), (1, 1), r"dimension of size an int of 71 bits"),  # old: np.zeros -> ValueError
+        ((1 << 70,), (1,), r"a dimension of about 2\*\*70 elements, more than the 536870912 allowed"),
+        ((0, 1 << 70), (1, 1), r"a dimension of about 2\*\*70"),  # old: np.zeros -> ValueError
         ((1 << 20, 1 << 20), (0, 0), r"stride 0 on a dimension of size 1048576"),  # old: MemoryError
         ((1 << 15, 1 << 15), (1, 1), r"more than 536870912 elements"),
         ((2,), (-1,), r"sizes and strides must be integers >= 0"),

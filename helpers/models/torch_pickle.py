@@ -113,7 +113,9 @@ def _describe(value) -> str:
         text = repr(value[:40])
         return text if len(value) <= 40 else text + "..."
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value) if abs(value) < 10**15 else f"an int of {value.bit_length()} bits"
+        return (
+            str(value) if abs(value) < 10**15 else f"about {'-' if value < 0 else ''}2**{abs(value).bit_length() - 1}"
+        )
     return f"a {type(value).__name__}"
 
 
@@ -208,7 +210,7 @@ def _check_layout(size, stride) -> None:
     if not all(_is_count(n) and _is_count(st) for n, st in zip(size, stride)):
         raise _refuse_tensor("sizes and strides must be integers >= 0")
     if any(n > _MAX_ELEMENTS for n in size):
-        raise _refuse_tensor(f"dimension of size {_describe(max(size))}, at most {_MAX_ELEMENTS} allowed")
+        raise _refuse_tensor(f"a dimension of {_describe(max(size))} elements, more than the {_MAX_ELEMENTS} allowed")
     for n, st in zip(size, stride):
         # Stride 0 would repeat one element over a whole dimension: a tiny file, a huge array.
         if n > 1 and st == 0:

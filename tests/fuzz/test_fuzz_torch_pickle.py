@@ -77,34 +77,19 @@ def _record(key, storage_type, numel, offset, size, stride, view=b"N", first=Fal
 
 FLOATS = np.arange(12, dtype="<f4")
 LONGS = np.array([7], dtype="<i8")
-SMALL_MAIN = (
-    b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x02("
-    + _str("conv.weight")
-    + _record("0", "FloatStorage", 12, 1, (2, 3), (1, 2), first=True)  # transposed
-    + _str("conv.bias")
-    + _record("0", "FloatStorage", 12, 0, (1, 4), (9, 1), _tuple(_str("v"), _int(8), _int(4)))
-    + _str("bn.num_batches_tracked")
-    + _record("1", "LongStorage", 1, 0, (), ())
-    + b"u"
-    # BUILD(state_dict, {"_metadata": OrderedDict([("", {"version": 1})])}), as torch writes it.
-    + b"}("
-    + _str("_metadata")
-    + b"h\x00)R("
-    + _str("")
-    + b"}("
-    + _str("version")
-    + _int(1)
-    + b"uuub."
+# BUILD(state_dict, {"_metadata": OrderedDict([("", {"version": 1})])}), as torch writes it.
+METADATA_BUILD = b"}(" + _str("_metadata") + b"h\x00)R(" + _str("") + b"}(" + _str("version") + _int(1) + b"uuub"
+SMALL_MAIN = b"".join(
+    [
+        b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x02(",
+        _str("conv.weight") + _record("0", "FloatStorage", 12, 1, (2, 3), (1, 2), first=True),  # transposed
+        _str("conv.bias") + _record("0", "FloatStorage", 12, 0, (1, 4), (9, 1), _tuple(_str("v"), _int(8), _int(4))),
+        _str("bn.num_batches_tracked") + _record("1", "LongStorage", 1, 0, (), ()),
+        b"u" + METADATA_BUILD + b".",
+    ]
 )
-SMALL = (
-    HEADER
-    + SMALL_MAIN
-    + pickle.dumps(["0", "1"], protocol=2)
-    + np.int64(FLOATS.size).tobytes()
-    + FLOATS.tobytes()
-    + np.int64(LONGS.size).tobytes()
-    + LONGS.tobytes()
-)
+STORAGES = b"".join(np.int64(a.size).tobytes() + a.tobytes() for a in (FLOATS, LONGS))
+SMALL = HEADER + SMALL_MAIN + pickle.dumps(["0", "1"], protocol=2) + STORAGES
 
 
 @contextlib.contextmanager
@@ -209,66 +194,16 @@ def test_mutated_real_file(scratch, edits):
 
 # Fragments an attacker would string together: every allowed opcode, several refused ones, globals allowed and
 # not, tensor records with odd layouts, and memo indices that alias earlier objects.
-FRAGMENTS = [
-    b"(",
-    b"t",
-    b")",
-    b"\x85",
-    b"\x86",
-    b"\x87",
-    b"}",
-    b"]",
-    b"s",
-    b"u",
-    b"a",
-    b"e",
-    b"b",
-    b"R",
-    b"Q",
-    b"N",
-    b"\x88",
-    b"\x89",
-    b"K\x00",
-    b"K\x01",
-    b"K\x02",
-    b"J\xff\xff\xff\xff",
-    b"J\x00\x00\x00\x20",
-    b"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x40",
-    b"\x8a\x01\xff",
-    b"q\x00",
-    b"q\x01",
-    b"h\x00",
-    b"h\x01",
-    b"r\xff\xff\xff\x7f",
-    b"j\x05\x00\x00\x00",
-    _str("storage"),
-    _str("0"),
-    _str("_metadata"),
-    _str("dtype"),
-    b"ccollections\nOrderedDict\n",
-    b"ctorch._utils\n_rebuild_tensor_v2\n",
-    b"ctorch\nFloatStorage\n",
-    b"ctorch\nLongStorage\n",
-    b"cposix\nsystem\n",
-    b"c__builtin__\neval\n",
-    b"0",
-    b"2",
-    b"\x93",
-    b"\x81",
-    b"\x94",
-    b"\x95\x00\x00\x00\x00\x00\x00\x00\x00",
-    b"I1\n",
-    b"F1.0\n",
-    b"G" + bytes(8),
-    b"C\x01x",
-    b"\x8c\x01x",
-    b"P0\n",
-    b"p0\n",
-    b"g0\n",
-    b"d",
-    b"l",
-    _tuple(_str("storage"), b"ctorch\nFloatStorage\n", _str("0"), _str("cpu"), _int(10), b"N") + b"Q",
-]
+ONE_BYTE_OPCODES = [bytes([c]) for c in b"(t)\x85\x86\x87}]suaebRQN\x88\x89" + b"02\x93\x81\x94dl"]  # allowed, refused
+ARGUMENT_OPCODES = [b"K\x00", b"K\x01", b"K\x02", b"J\xff\xff\xff\xff", b"J\x00\x00\x00\x20", b"\x8a\x01\xff"]
+LONG_AND_MEMO = [b"\x8a\x09" + bytes(8) + b"\x40", b"r\xff\xff\xff\x7f", b"j\x05\0\0\0"]  # 2**70, huge PUT, GET
+LONG_AND_MEMO += [b"q\x00", b"q\x01", b"h\x00", b"h\x01"]
+STRINGS = [_str("storage"), _str("0"), _str("_metadata"), _str("dtype")]
+GLOBALS = [b"ccollections\nOrderedDict\n", b"ctorch._utils\n_rebuild_tensor_v2\n", b"ctorch\nFloatStorage\n"]
+GLOBALS += [b"ctorch\nLongStorage\n", b"cposix\nsystem\n", b"c__builtin__\neval\n"]
+REFUSED = [b"\x95" + bytes(8), b"I1\n", b"F1.0\n", b"G" + bytes(8), b"C\x01x", b"\x8c\x01x", b"P0\n", b"p0\n", b"g0\n"]
+PERSID = _tuple(_str("storage"), b"ctorch\nFloatStorage\n", _str("0"), _str("cpu"), _int(10), b"N") + b"Q"
+FRAGMENTS = ONE_BYTE_OPCODES + ARGUMENT_OPCODES + LONG_AND_MEMO + STRINGS + GLOBALS + REFUSED + [PERSID]
 
 
 def _crafted_stream():
@@ -276,12 +211,9 @@ def _crafted_stream():
 
 
 def _records():
-    dims = st.lists(st.integers(0, 12), max_size=3)
-    return st.builds(
-        lambda size, stride, offset: (size, stride, offset),
-        dims,
-        st.lists(st.integers(-2, 12), max_size=3),
-        st.integers(-1, 12),
+    """(size, stride, offset), sometimes of different lengths, sometimes negative."""
+    return st.tuples(
+        st.lists(st.integers(0, 12), max_size=3), st.lists(st.integers(-2, 12), max_size=3), st.integers(-1, 12)
     )
 
 
@@ -295,7 +227,7 @@ def test_crafted_opcode_streams(scratch, stream, position):
     elif position == "tensor-dict":
         data = HEADER + stream + tail
     else:
-        data = HEADER + SMALL_MAIN + stream + tail
+        data = HEADER + SMALL_MAIN + stream + STORAGES
     _load(scratch, data)
 
 
