@@ -357,7 +357,8 @@ def _nested_lists_through_memo(depth: int) -> bytes:
     ids=["tuples", "lists-through-memo"],
 )
 def test_deep_nesting_is_refused(tmp_path, nested, message):
-    # The old code raised a raw RecursionError (repr of the "protocol version" in its error message).
+    # Tuples: the old code raised a raw RecursionError (repr of the "protocol version" in its message).
+    # Lists: memo aliasing must not let the opcode walk under-count depth (the old code happened to survive).
     path = _write(tmp_path, pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + nested(100_000))
     with pytest.raises(UnsafePickleError, match=message):
         load_torch_state_dict(path)
