@@ -60,3 +60,15 @@ def gap_dense_model(seed: int = 0, classes: int = 4, softmax: bool = False):
 @pytest.fixture
 def random_image():
     return np.random.default_rng(0).uniform(0, 255, size=(16, 16, 3)).astype(np.float32)
+
+
+def pytest_configure(config):
+    # Hypothesis (the fuzz tests) caches constants under ./.hypothesis even with database=None; the
+    # examples are derandomized, so nothing there is worth keeping in the checkout.
+    # (No conftest.py in tests/fuzz: a second module named `conftest` would shadow this one for
+    # the test modules that import helpers from it.)
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "hypothesis-gradcam-fuzz")

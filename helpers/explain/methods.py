@@ -11,7 +11,9 @@ saw it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
@@ -22,7 +24,17 @@ from . import gradients as _gradients
 from .layers import find_layer
 from .maps import grad_cam_map, upsample
 
+if TYPE_CHECKING:
+    import keras
+
+    from ..models.classifier import Classifier
+
 METHODS = ("gradcam", "counterfactual", "guided_backprop", "guided_gradcam")
+
+#: What every method takes as its first argument: a Classifier, or a bare Keras model.
+ClassifierLike: TypeAlias = "Classifier | keras.Model"
+#: A class, by index or by name (``"tiger cat"``); None means the top-1 class.
+Target: TypeAlias = "int | str | None"
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,7 @@ class Explanation:
     empty: bool = False
 
 
-def model_input(classifier, image) -> tuple[np.ndarray, np.ndarray]:
+def model_input(classifier: ClassifierLike, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(resized photo (H, W, 3) float32 0-255, preprocessed batch (1, H, W, 3))``.
 
     The image is checked by :func:`helpers.data.check_image_array`: a model with
@@ -65,9 +77,9 @@ def model_input(classifier, image) -> tuple[np.ndarray, np.ndarray]:
     input values as they are, so only their shape and finiteness are checked.
     """
     from ..data import check_image_array, resize_for_model
-    from ..models.wrap import _as_float32
 
-    photo = classifier.preprocess is not _as_float32  # the default of wrap_keras_model: no preprocessing
+    classifier = as_classifier(classifier)
+    photo = classifier.takes_photos
     image = check_image_array(image, photo=photo)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ImageError(
@@ -78,8 +90,17 @@ def model_input(classifier, image) -> tuple[np.ndarray, np.ndarray]:
     return resized, np.asarray(classifier.preprocess(resized[None]), dtype=np.float32)
 
 
-def explain_classes(classifier, image, targets=None, *, top_k=None, layer=None, guided=True, score="logit",
-                    allow_unverified_layers=False):
+def explain_classes(
+    classifier: ClassifierLike,
+    image: np.ndarray,
+    targets: int | str | Sequence[int | str] | None = None,
+    *,
+    top_k: int | None = None,
+    layer: str | None = None,
+    guided: bool = True,
+    score: str = "logit",
+    allow_unverified_layers: bool = False,
+) -> list[dict[str, Explanation]]:
     """Every method for several classes from one forward pass.
 
     Args:
@@ -157,7 +178,10 @@ def explain_classes(classifier, image, targets=None, *, top_k=None, layer=None, 
     return explanations
 
 
-def grad_cam(classifier, image, target=None, *, layer=None, score="logit") -> Explanation:
+def grad_cam(
+    classifier: ClassifierLike, image: np.ndarray, target: Target = None, *, layer: str | None = None,
+    score: str = "logit",
+) -> Explanation:
     """Grad-CAM: where in the image the evidence for ``target`` is.
 
     ``L = ReLU(sum_k alpha_k A^k)`` with ``alpha_k`` the spatial mean of
@@ -178,7 +202,10 @@ def grad_cam(classifier, image, target=None, *, layer=None, score="logit") -> Ex
                    layer=layer, guided=False, score=score)[0]["gradcam"]
 
 
-def counterfactual(classifier, image, target=None, *, layer=None, score="logit") -> Explanation:
+def counterfactual(
+    classifier: ClassifierLike, image: np.ndarray, target: Target = None, *, layer: str | None = None,
+    score: str = "logit",
+) -> Explanation:
     """Counterfactual Grad-CAM: regions whose removal would *raise* confidence in ``target``.
 
     Same as :func:`grad_cam` with the gradients negated: ``alpha_k = mean(-dy/dA^k)``.
@@ -187,7 +214,9 @@ def counterfactual(classifier, image, target=None, *, layer=None, score="logit")
                    layer=layer, guided=False, score=score)[0]["counterfactual"]
 
 
-def guided_backprop(classifier, image, target=None, *, allow_unverified_layers=False) -> Explanation:
+def guided_backprop(
+    classifier: ClassifierLike, image: np.ndarray, target: Target = None, *, allow_unverified_layers: bool = False,
+) -> Explanation:
     """Guided backpropagation: dy^c/dx with the guided ReLU rule; (H, W, 3), RGB order.
 
     Warning:
@@ -213,7 +242,10 @@ def guided_backprop(classifier, image, target=None, *, allow_unverified_layers=F
     )[0]["guided_backprop"]
 
 
-def guided_grad_cam(classifier, image, target=None, *, layer=None, allow_unverified_layers=False) -> Explanation:
+def guided_grad_cam(
+    classifier: ClassifierLike, image: np.ndarray, target: Target = None, *, layer: str | None = None,
+    allow_unverified_layers: bool = False,
+) -> Explanation:
     """Guided Grad-CAM: guided backprop times the upsampled Grad-CAM map.
 
     High-resolution like guided backprop, class-discriminative like Grad-CAM.
@@ -224,7 +256,7 @@ def guided_grad_cam(classifier, image, target=None, *, layer=None, allow_unverif
                            allow_unverified_layers=allow_unverified_layers)[0]["guided_gradcam"]
 
 
-def saliency(classifier, image, target=None) -> Explanation:
+def saliency(classifier: ClassifierLike, image: np.ndarray, target: Target = None) -> Explanation:
     """Plain gradients dy^c/dx (Simonyan et al. 2014): (H, W, 3), RGB order.
 
     What guided backprop starts from: ordinary backprop through every ReLU.

@@ -28,6 +28,10 @@ class Classifier:
         input_is_bgr: True when ``preprocess`` flips RGB to BGR (Caffe-style
             VGG16), so gradients w.r.t. the input must be flipped back for display.
         description: one line for people (what it is, where the weights came from).
+        takes_photos: ``preprocess`` expects photos, RGB values 0-255, so images are
+            checked for that range (a [0, 1] or already-preprocessed image is refused).
+            False for a model wrapped without ``preprocess``: it takes its input values
+            as they are, so only their shape and finiteness are checked.
     """
 
     name: str
@@ -38,6 +42,7 @@ class Classifier:
     class_names: tuple[str, ...]
     input_is_bgr: bool = False
     description: str = ""
+    takes_photos: bool = True
 
     @property
     def num_classes(self) -> int:

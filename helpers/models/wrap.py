@@ -86,6 +86,7 @@ def wrap_keras_model(
         class_names=tuple(class_names),
         input_is_bgr=input_is_bgr,
         description=f"user model {model.name!r}",
+        takes_photos=preprocess is not None,
     )
 
 
