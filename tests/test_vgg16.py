@@ -88,7 +88,7 @@ def test_vgg16_download_errors_leave_no_partial_file(offline, monkeypatch):
     """The probe succeeds but the transfer dies half-way: the half file is removed."""
     import keras
 
-    monkeypatch.setattr(vgg16, "reachable", lambda *a, **k: True)
+    monkeypatch.setattr(vgg16, "download_problem", lambda *a, **k: None)
 
     def half_download(fname, origin, cache_subdir, file_hash):
         path = offline / cache_subdir / fname
@@ -104,7 +104,65 @@ def test_vgg16_download_errors_leave_no_partial_file(offline, monkeypatch):
 
 def test_auto_picks_the_offline_model_when_vgg16_cannot_be_had(offline):
     name, reason = choose_model()
-    assert name == "efficientnet_lite0" and "offline" in reason
+    assert name == "efficientnet_lite0"
+    assert reason == ("VGG16's weights are not cached and cannot be downloaded here "
+                      "(cannot connect to storage.googleapis.com: network is unreachable (simulated))")
+
+
+@pytest.fixture
+def failing_download(offline, monkeypatch):
+    """The probe gets an answer, then the download stalls (a proxy dropping big files); VGG16 is never built."""
+    import keras
+
+    monkeypatch.setattr(vgg16, "download_problem", lambda *a, **k: None)
+
+    def stalled(*args, **kwargs):
+        raise TimeoutError("timed out")
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("VGG16 was built although its weights could not be downloaded")
+
+    monkeypatch.setattr(keras.utils, "get_file", stalled)
+    monkeypatch.setattr(vgg16, "build_vgg16", no_build)
+
+
+def test_auto_falls_back_to_the_offline_model_when_the_download_fails(failing_download, capsys):
+    assert choose_model() == ("vgg16", "its ImageNet weights can be downloaded")
+    classifier = load_model("auto")
+    assert classifier.name == "efficientnet_lite0" and classifier.model.name == "efficientnet_lite0"
+    stalled = f"it stalled for {vgg16.STALL_TIMEOUT:g} s"
+    assert capsys.readouterr().out.splitlines() == [
+        "Using VGG16: its ImageNet weights can be downloaded.",
+        f"Using EfficientNet-Lite0: VGG16's weights could not be downloaded ({stalled}).",
+    ]
+
+
+def test_auto_falls_back_when_vgg16_fails_to_load(offline, monkeypatch, capsys):
+    """Not only the download: any failure to load VGG16 (here: memory) means the offline model."""
+    from helpers import models
+
+    def out_of_memory():
+        raise MemoryError("Unable to allocate 392. MiB for an array")
+
+    monkeypatch.setattr(vgg16, "weights_are_cached", lambda: True)
+    monkeypatch.setattr(models, "_load_vgg16", out_of_memory)
+    monkeypatch.setattr(models, "_load_efficientnet_lite0", lambda: "the offline model")
+    assert load_model("auto") == "the offline model"
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "Using EfficientNet-Lite0: VGG16 could not be loaded (MemoryError: Unable to allocate 392. MiB for an array)."
+    )
+
+
+def test_explicit_vgg16_still_raises_when_the_download_fails(failing_download):
+    with pytest.raises(ModelUnavailableError, match="efficientnet_lite0") as error:
+        load_model("vgg16")
+    assert error.value.reason == f"it stalled for {vgg16.STALL_TIMEOUT:g} s"
+
+
+def test_gradcam_model_vgg16_is_explicit_too(failing_download, monkeypatch):
+    monkeypatch.setenv("GRADCAM_MODEL", "vgg16")
+    with pytest.raises(ModelUnavailableError, match="efficientnet_lite0"):
+        load_model("auto")
 
 
 def test_auto_picks_vgg16_when_its_weights_are_cached(offline, monkeypatch):

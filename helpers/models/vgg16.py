@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelUnavailableError
-from ..network import reachable, socket_timeout
+from ..network import download_problem, socket_timeout
 from .variables import assign_from_slices, tensor_from_slices
 
 WEIGHTS_URL = (
@@ -23,6 +24,9 @@ WEIGHTS_URL = (
 WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
 WEIGHTS_MD5 = "64373286793e3c8b2b4e3219cbf3544b"  # the hash Keras itself checks
 WEIGHTS_BYTES = 553_467_096
+# Once the probe has had an answer, a download that waits this long for the next bytes is stuck
+# (a proxy that drops big transfers), not slow: give up and say so rather than hang a lesson.
+STALL_TIMEOUT = 20.0
 LAST_CONV_LAYER = "block5_conv3"
 # Caffe-style preprocessing: BGR order, ImageNet mean subtracted, no scaling.
 BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -54,12 +58,28 @@ def weights_are_cached() -> bool:
     return path.is_file() and path.stat().st_size == WEIGHTS_BYTES
 
 
-def download_weights(timeout: float = 3.0) -> Path:
+class WeightsDownloadError(ModelUnavailableError):
+    """VGG16's weights could not be downloaded; ``reason`` says why in a few words."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def download_weights(timeout: float = 3.0, stall_timeout: float = STALL_TIMEOUT) -> Path:
     """The ImageNet weights file, downloading it once (hash-checked) if needed.
 
+    Args:
+        timeout: seconds, in all, for the check that the file can be downloaded.
+        stall_timeout: seconds the download may wait for any single answer
+            (connecting, or the next bytes) before it gives up.
+
     Raises:
-        ModelUnavailableError: within about ``timeout`` seconds when there is no
-            network and no cached copy; no partial file is left behind.
+        WeightsDownloadError: (a :class:`ModelUnavailableError`) within about
+            ``timeout`` seconds when the file cannot be had (no network, a
+            proxy or captive portal in the way) and is not cached; or when the
+            download fails or stalls. No partial file is left behind.
+        ModelUnavailableError: ``$GRADCAM_VGG16_WEIGHTS`` names no file.
     """
     import keras
 
@@ -68,24 +88,36 @@ def download_weights(timeout: float = 3.0) -> Path:
         if not local.is_file():
             raise ModelUnavailableError(f"{WEIGHTS_ENV}={local} does not name a file. {OFFLINE_HINT}")
         return local
-    if not weights_are_cached() and not reachable(WEIGHTS_URL, timeout=timeout):
-        raise ModelUnavailableError(
-            f"VGG16's ImageNet weights ({WEIGHTS_BYTES / 1e6:.0f} MB) are not cached in "
-            f"{cached_weights_path().parent} and cannot be downloaded: {WEIGHTS_URL} "
-            f"is unreachable (no network?). {OFFLINE_HINT}"
-        )
+    if not weights_are_cached():
+        problem = download_problem(WEIGHTS_URL, timeout=timeout)
+        if problem:
+            raise WeightsDownloadError(
+                f"VGG16's ImageNet weights ({WEIGHTS_BYTES / 1e6:.0f} MB) are not cached in "
+                f"{cached_weights_path().parent} and cannot be downloaded from {WEIGHTS_URL}: "
+                f"{problem}. {OFFLINE_HINT}",
+                reason=problem,
+            )
     try:
-        with socket_timeout(60):
+        with socket_timeout(stall_timeout):
             path = keras.utils.get_file(
                 WEIGHTS_FILE, WEIGHTS_URL, cache_subdir="models", file_hash=WEIGHTS_MD5
             )
     except Exception as error:  # urllib, socket and hash errors all end here
         cached_weights_path().unlink(missing_ok=True)
-        raise ModelUnavailableError(
+        raise WeightsDownloadError(
             f"downloading VGG16's ImageNet weights from {WEIGHTS_URL} failed ({error}). "
-            f"{OFFLINE_HINT}"
+            f"{OFFLINE_HINT}",
+            reason=_download_failure(error, stall_timeout),
         ) from None
     return Path(path)
+
+
+def _download_failure(error: Exception, stall_timeout: float) -> str:
+    """A few words for a failed download (Keras wraps urllib's errors in a plain Exception)."""
+    if isinstance(error, (TimeoutError, socket.timeout)) or "timed out" in str(error):
+        return f"it stalled for {stall_timeout:g} s"
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def build_vgg16(weights_path: str | os.PathLike | None = None, *, seed: int = 0):
