@@ -48,6 +48,7 @@ def assert_one_error_line(status, err, *fragments):
         assert fragment in err, err
 
 
+@pytest.mark.slow
 def test_smoke_a_real_subprocess_prints_bull_mastiff_first():
     """The one end-to-end run, as a learner would type it (module entry point, model loading, stdout)."""
     result = subprocess.run([sys.executable, "-m", "helpers", "predict", "cat_dog", *MODEL],

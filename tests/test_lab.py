@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import secrets
@@ -14,6 +16,7 @@ import urllib.request
 from conftest import REPO
 
 
+@pytest.mark.slow
 def test_make_lab_serves_jupyterlab_on_the_notebooks():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -200,6 +200,7 @@ def test_load_h5_weights_reads_the_keras_h5_layout(tmp_path):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_load_model_vgg16_from_a_weights_file_of_the_real_size(tmp_path, monkeypatch):
     """The lean loader (zeros, then slices, largest first) gives exactly the file's weights."""
     import h5py
