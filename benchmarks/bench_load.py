@@ -27,8 +27,13 @@ print(time.perf_counter() - start)
 
 
 def timed(name: str, env: dict) -> float:
-    out = subprocess.run([sys.executable, "-c", RUN.format(name=name)], env={**os.environ, **env},
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", RUN.format(name=name)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 

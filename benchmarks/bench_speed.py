@@ -24,6 +24,8 @@ import time
 import numpy as np
 
 import helpers  # noqa: F401  (quiet TensorFlow before it loads)
+
+# isort: split
 import tensorflow as tf
 
 from helpers import explain_classes, load_model, wrap_keras_model
@@ -35,8 +37,13 @@ TARGETS = {"gradcam / forward": 1.5, "guided_gradcam / forward": 3.0, "top5 grad
 
 def classifiers():
     yield load_model("efficientnet_lite0")
-    yield wrap_keras_model(vgg16.build_vgg16(), preprocess=vgg16.preprocess_vgg16, class_names="imagenet",
-                           input_is_bgr=True, name="vgg16 (random weights)")
+    yield wrap_keras_model(
+        vgg16.build_vgg16(),
+        preprocess=vgg16.preprocess_vgg16,
+        class_names="imagenet",
+        input_is_bgr=True,
+        name="vgg16 (random weights)",
+    )
 
 
 def timed(fn) -> float:

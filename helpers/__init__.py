@@ -18,8 +18,8 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from .data import SAMPLES, load_image, load_sample, resize_for_model  # noqa: E402
-from .errors import (  # noqa: E402
+from .data import SAMPLES, load_image, load_sample, resize_for_model
+from .errors import (
     ClassIndexError,
     DataUnavailableError,
     HelpersError,
@@ -32,7 +32,7 @@ from .errors import (  # noqa: E402
     UnsupportedActivationError,
     UnverifiedLayerError,
 )
-from .explain import (  # noqa: E402
+from .explain import (
     Explanation,
     counterfactual,
     explain_classes,
@@ -43,12 +43,34 @@ from .explain import (  # noqa: E402
     saliency,
     split_model,
 )
-from .models import Classifier, load_model, wrap_keras_model  # noqa: E402
+from .models import Classifier, load_model, wrap_keras_model
 
 __all__ = [
-    "SAMPLES", "Classifier", "ClassIndexError", "DataUnavailableError", "Explanation",
-    "HelpersError", "ImageError", "LayerError", "ModelError", "ModelUnavailableError", "OptionError",
-    "UnsafePickleError", "UnsupportedActivationError", "UnverifiedLayerError", "counterfactual", "explain_classes", "feature_and_logits_model",
-    "grad_cam", "guided_backprop", "guided_grad_cam", "load_image", "load_model", "load_sample",
-    "resize_for_model", "saliency", "split_model", "wrap_keras_model",
+    "SAMPLES",
+    "ClassIndexError",
+    "Classifier",
+    "DataUnavailableError",
+    "Explanation",
+    "HelpersError",
+    "ImageError",
+    "LayerError",
+    "ModelError",
+    "ModelUnavailableError",
+    "OptionError",
+    "UnsafePickleError",
+    "UnsupportedActivationError",
+    "UnverifiedLayerError",
+    "counterfactual",
+    "explain_classes",
+    "feature_and_logits_model",
+    "grad_cam",
+    "guided_backprop",
+    "guided_grad_cam",
+    "load_image",
+    "load_model",
+    "load_sample",
+    "resize_for_model",
+    "saliency",
+    "split_model",
+    "wrap_keras_model",
 ]

@@ -25,10 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from .explain.gradients import compute
+from .explain.gradients import logits as model_logits
 from .explain.layers import feature_map_layers, find_layer
 from .explain.maps import normalize_map, upsample, weighted_sum
 from .explain.methods import Explanation, model_input
-from .explain.gradients import logits as model_logits
 from .imagenet import softmax as _softmax
 from .models.wrap import as_classifier
 
@@ -139,8 +139,16 @@ def channel_masks(activations: np.ndarray, channels, size: tuple[int, int]) -> n
     return np.where(spread > 0, (upsampled - low) / np.where(spread > 0, spread, 1.0), 0.0).astype(np.float32)
 
 
-def score_cam(classifier, image, target=None, *, layer=None, max_channels: int | None = 64,
-              batch_size: int = 32, progress: bool = True) -> Explanation:
+def score_cam(
+    classifier,
+    image,
+    target=None,
+    *,
+    layer=None,
+    max_channels: int | None = 64,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> Explanation:
     r"""Score-CAM (Wang et al. 2020): channel weights from masked forward passes, no gradients.
 
     Each channel :math:`A^k` is upsampled to the input size and min-max

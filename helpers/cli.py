@@ -51,14 +51,21 @@ def _parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="save an explanation map (.npy) and optionally a picture")
     explain.add_argument("image", help="an image file, or a sample name (cat_dog, chelsea)")
     explain.add_argument("--method", choices=sorted(METHOD_NAMES), default="gradcam")
-    explain.add_argument("--class", dest="target", default=None,
-                         help="class index or name (default: the top-1 class)")
+    explain.add_argument("--class", dest="target", default=None, help="class index or name (default: the top-1 class)")
     explain.add_argument("--layer", default=None, help="conv layer (default: the model's last conv layer)")
     explain.add_argument("--model", default="auto", help="vgg16, efficientnet_lite0 or auto (default)")
-    explain.add_argument("--out", required=True, type=Path,
-                         help="where to save the float32 map; '.npy' is appended when missing, as np.save does")
-    explain.add_argument("--png", type=Path, default=None,
-                         help="also save the picture (overlay); the format follows the extension (.png, .jpg, ...)")
+    explain.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="where to save the float32 map; '.npy' is appended when missing, as np.save does",
+    )
+    explain.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        help="also save the picture (overlay); the format follows the extension (.png, .jpg, ...)",
+    )
     return parser
 
 
@@ -101,8 +108,9 @@ def picture_format(png: Path) -> str:
         # A 1x1 trial: some registered formats cannot hold an RGB picture (.xbm) or lack a writer (.wmf).
         Image.new("RGB", (1, 1)).save(io.BytesIO(), format=name)
     except (OSError, ValueError, KeyError):
-        raise UsageError(f"--png {str(png)!r}: Pillow cannot save an RGB picture as {png.suffix!r}; "
-                         f"use .png or .jpg") from None
+        raise UsageError(
+            f"--png {str(png)!r}: Pillow cannot save an RGB picture as {png.suffix!r}; use .png or .jpg"
+        ) from None
     return name
 
 
@@ -228,7 +236,10 @@ def explain(args) -> None:
     method = METHOD_NAMES[args.method]
     target = _target(args.target)
     result = explain_classes(
-        classifier, image, None if target is None else [target], layer=args.layer,
+        classifier,
+        image,
+        None if target is None else [target],
+        layer=args.layer,
         guided=method.startswith("guided"),
     )[0][method]
     try:
@@ -236,8 +247,10 @@ def explain(args) -> None:
     except (OSError, ValueError, KeyError) as error:  # Pillow raises all three for a format it cannot write
         raise UsageError(f"nothing written: {error}") from error
     note = " (empty: no positive evidence)" if result.empty else ""
-    print(f"{args.method} for {result.class_index} {result.class_name} (p={result.probability:.4f}){note}: "
-          f"{result.map.shape} float32 saved to {out}")
+    print(
+        f"{args.method} for {result.class_index} {result.class_name} (p={result.probability:.4f}){note}: "
+        f"{result.map.shape} float32 saved to {out}"
+    )
     if args.png is not None:
         print(f"picture saved to {args.png}")
 

@@ -187,10 +187,9 @@ def _cache_dir() -> Path:
         folder that does not exist yet.
     """
     base = Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser()
-    try:
+    # unwritable: get_file (and _cached_target) fall back to /tmp/.keras
+    with contextlib.suppress(OSError):
         base.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        pass  # unwritable: get_file (and _cached_target) fall back to /tmp/.keras
     return base
 
 
@@ -284,9 +283,7 @@ def sample_path(name: str) -> Path:
     except Exception as exc:  # get_file re-raises network failures as bare Exception
         mirror = os.environ.get(MIRROR_ENV)
         mirror_note = (
-            f"{MIRROR_ENV}={mirror!r} does not hold {sample.filename!r}"
-            if mirror
-            else f"{MIRROR_ENV} is not set"
+            f"{MIRROR_ENV}={mirror!r} does not hold {sample.filename!r}" if mirror else f"{MIRROR_ENV} is not set"
         )
         raise DataUnavailableError(
             f"could not download the sample {name!r} from {sample.url} ({exc}), and "
@@ -492,8 +489,19 @@ def _check_size(image: Image.Image, what: str) -> None:
 
 
 #: What Pillow raises for data it recognised but cannot decode.
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError,
-                  ZeroDivisionError, OverflowError, MemoryError)
+_DECODE_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+    MemoryError,
+)
 
 
 def _open_image(fp, what: str) -> Image.Image:
@@ -707,8 +715,7 @@ def _to_rgb(image: Image.Image, what: str) -> np.ndarray:
             rgb[top:bottom] = convert(band)
     except (ValueError, OSError) as exc:
         raise ImageError(
-            f"{what} uses the pixel mode {image.mode!r}, which cannot be converted to RGB "
-            f"({exc}). {_SAVE_AS_HINT}"
+            f"{what} uses the pixel mode {image.mode!r}, which cannot be converted to RGB ({exc}). {_SAVE_AS_HINT}"
         ) from exc
     return rgb
 
@@ -782,8 +789,7 @@ def _check_dtype(array: np.ndarray) -> None:
     """Refuse arrays that do not hold real numbers (bool masks, complex, text, objects)."""
     if array.dtype == np.bool_:
         raise ImageError(
-            "the image is a bool array (a mask?), not a photo: pass RGB values 0-255, "
-            "e.g. mask.astype(np.uint8) * 255."
+            "the image is a bool array (a mask?), not a photo: pass RGB values 0-255, e.g. mask.astype(np.uint8) * 255."
         )
     if np.issubdtype(array.dtype, np.complexfloating):
         raise ImageError("the image holds complex numbers: pass real RGB values 0-255, e.g. np.abs(image).")
@@ -908,11 +914,11 @@ def resize_for_model(image: np.ndarray, size: int | tuple[int, int], *, photo: b
     """
     height, width = _parse_size(size)
     array = _as_rgb_array(check_image_array(image, photo=photo))
+    if array.shape[:2] == (height, width):
+        return array.astype(np.float32)  # what Pillow's resize to the same size gives: a copy
     if array.dtype == np.uint8:
         # The exact path keras.utils.load_img takes: one RGB resize.
-        resized = Image.fromarray(np.ascontiguousarray(array)).resize(
-            (width, height), Image.Resampling.BILINEAR
-        )
+        resized = Image.fromarray(np.ascontiguousarray(array)).resize((width, height), Image.Resampling.BILINEAR)
         return np.asarray(resized, dtype=np.float32)
     # Float images: resize each channel as a 32-bit float image so values
     # between integers (and outside 0..255) survive unrounded.

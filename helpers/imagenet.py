@@ -114,9 +114,12 @@ def _name_lookup(names: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
 
 # What tells ImageNet's same-named classes apart (WordNet's glosses, shortened).
 _IMAGENET_GLOSSES = {
-    134: "the bird", 517: "the machine",
-    264: "the Cardigan Welsh corgi, a dog", 474: "the sweater",
-    638: "a dancer's tights", 639: "a one-piece swimsuit",
+    134: "the bird",
+    517: "the machine",
+    264: "the Cardigan Welsh corgi, a dog",
+    474: "the sweater",
+    638: "a dancer's tights",
+    639: "a one-piece swimsuit",
 }
 
 
@@ -254,6 +257,5 @@ def decode_predictions(logits_or_probs, top: int = 5, from_logits: bool = True) 
     order = np.argsort(-probs, kind="stable")[: int(top)]
     index = class_index()
     return [
-        Prediction(index=i, wnid=index[i][0], name=index[i][1], probability=float(probs[i]))
-        for i in map(int, order)
+        Prediction(index=i, wnid=index[i][0], name=index[i][1], probability=float(probs[i])) for i in map(int, order)
     ]

@@ -234,8 +234,17 @@ def _class_index(classifier, image, target) -> int:
     return classifier.class_index(target)
 
 
-def deletion_curve(classifier, image, saliency, target=None, *, steps: int = 20, baseline="mean",
-                   seed: int = 0, batch_size: int | None = None) -> Curve:
+def deletion_curve(
+    classifier,
+    image,
+    saliency,
+    target=None,
+    *,
+    steps: int = 20,
+    baseline="mean",
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> Curve:
     """RISE's deletion curve: remove the most salient pixels first; a faithful map makes the score fall fast.
 
     At step ``i`` of ``steps`` the ``i/steps`` share of pixels with the
@@ -259,12 +268,30 @@ def deletion_curve(classifier, image, saliency, target=None, *, steps: int = 20,
     Returns:
         A :class:`Curve`; its ``auc`` is lower for a more faithful map.
     """
-    return _curve(classifier, image, saliency, target, kind="deletion", steps=steps,
-                  baseline=baseline, seed=seed, batch_size=batch_size)
+    return _curve(
+        classifier,
+        image,
+        saliency,
+        target,
+        kind="deletion",
+        steps=steps,
+        baseline=baseline,
+        seed=seed,
+        batch_size=batch_size,
+    )
 
 
-def insertion_curve(classifier, image, saliency, target=None, *, steps: int = 20, baseline="blur",
-                    seed: int = 0, batch_size: int | None = None) -> Curve:
+def insertion_curve(
+    classifier,
+    image,
+    saliency,
+    target=None,
+    *,
+    steps: int = 20,
+    baseline="blur",
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> Curve:
     """RISE's insertion curve: start from a blurred photo and put the most salient pixels back first.
 
     Same as :func:`deletion_curve` the other way round: step 0 is the
@@ -272,8 +299,17 @@ def insertion_curve(classifier, image, saliency, target=None, *, steps: int = 20
     :func:`blur`), the last step the photo itself. A faithful map makes the
     score rise fast: its ``auc`` is *higher*.
     """
-    return _curve(classifier, image, saliency, target, kind="insertion", steps=steps,
-                  baseline=baseline, seed=seed, batch_size=batch_size)
+    return _curve(
+        classifier,
+        image,
+        saliency,
+        target,
+        kind="insertion",
+        steps=steps,
+        baseline=baseline,
+        seed=seed,
+        batch_size=batch_size,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -321,8 +357,7 @@ def box_area_fraction(shape: tuple[int, int], box, image_size: tuple[int, int] |
     return float(box_mask(shape, box, image_size).mean())
 
 
-def box_from_map(saliency: np.ndarray, threshold: float = BOX_THRESHOLD,
-                 image_size: tuple[int, int] | None = None):
+def box_from_map(saliency: np.ndarray, threshold: float = BOX_THRESHOLD, image_size: tuple[int, int] | None = None):
     """The Grad-CAM paper's localization box: threshold, largest connected component, bounding box.
 
     Pixels with ``m >= threshold * max(m)`` (``m = |saliency|``) are kept;

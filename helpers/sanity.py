@@ -112,8 +112,9 @@ class _Spilled:
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         row = int(np.prod(self.shape[1:], dtype=np.int64))
-        values = np.fromfile(self.path, dtype=self.dtype, count=(stop - start) * row,
-                             offset=start * row * self.dtype.itemsize)
+        values = np.fromfile(
+            self.path, dtype=self.dtype, count=(stop - start) * row, offset=start * row * self.dtype.itemsize
+        )
         return values.reshape((stop - start, *self.shape[1:]))
 
 
@@ -180,8 +181,12 @@ class Randomizer:
                     if not variable.trainable:
                         continue
                     if isinstance(original, _Spilled):
-                        assign_from_slices(variable, lambda a, b, _o=original: (
-                            rng.standard_normal((b - a, *_o.shape[1:]), dtype=np.float32) * _o.std + _o.mean))
+                        assign_from_slices(
+                            variable,
+                            lambda a, b, _o=original, _rng=rng: (
+                                _rng.standard_normal((b - a, *_o.shape[1:]), dtype=np.float32) * _o.std + _o.mean
+                            ),
+                        )
                     else:
                         variable.assign(_random_like(original, rng))
             self.depth = index + 1
@@ -266,9 +271,17 @@ def compare(original: np.ndarray, other: np.ndarray) -> dict:
     }
 
 
-def cascading_randomization(classifier, image, target=None, *, layer=None, seed: int = 0,
-                            by: str = "block", max_depth: int | None = None,
-                            progress: bool = True) -> list[SanityStep]:
+def cascading_randomization(
+    classifier,
+    image,
+    target=None,
+    *,
+    layer=None,
+    seed: int = 0,
+    by: str = "block",
+    max_depth: int | None = None,
+    progress: bool = True,
+) -> list[SanityStep]:
     """Adebayo et al.'s cascading randomisation, from the logits down.
 
     Step 0 explains ``target`` with the trained model; step ``d`` with the top

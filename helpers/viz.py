@@ -25,7 +25,9 @@ def colorize(heatmap: np.ndarray, cmap: str = DEFAULT_CMAP) -> np.ndarray:
     return (colormaps[cmap](heatmap)[..., :3] * 255).round().astype(np.uint8)
 
 
-def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = DEFAULT_ALPHA, cmap: str = DEFAULT_CMAP) -> np.ndarray:
+def overlay(
+    image: np.ndarray, heatmap: np.ndarray, alpha: float = DEFAULT_ALPHA, cmap: str = DEFAULT_CMAP
+) -> np.ndarray:
     """Blend a [0, 1] heatmap over an RGB photo: ``(1 - alpha) * photo + alpha * colours``.
 
     The heatmap is resized bilinearly to the photo (both cover the whole

@@ -40,7 +40,7 @@ CAM_METHODS = ("gradcam", "counterfactual")
 GUIDED_METHODS = ("guided_backprop", "guided_gradcam")
 CAM_COLORBAR_LABEL = "relevance (0 = none, 1 = strongest)"
 
-__all__ = ["Explorer", "METHOD_TITLES", "class_label", "picture_for", "static_figure"]
+__all__ = ["METHOD_TITLES", "Explorer", "class_label", "picture_for", "static_figure"]
 
 
 def class_label(explanation) -> str:
@@ -89,8 +89,17 @@ class Explorer:
         class_slider, alpha_slider, method_picker, upload_button, message: the controls.
     """
 
-    def __init__(self, classifier, image, *, top_k: int = 5, layer: str | None = None,
-                 methods=("gradcam",), alpha: float = viz.DEFAULT_ALPHA, upload: bool = False):
+    def __init__(
+        self,
+        classifier,
+        image,
+        *,
+        top_k: int = 5,
+        layer: str | None = None,
+        methods=("gradcam",),
+        alpha: float = viz.DEFAULT_ALPHA,
+        upload: bool = False,
+    ):
         import ipywidgets as widgets
 
         self.classifier = as_classifier(classifier)
@@ -104,25 +113,36 @@ class Explorer:
         self._compute(image)  # errors in the first photo are the caller's to see
 
         self.class_slider = widgets.IntSlider(
-            value=0, min=0, max=len(self.explanations) - 1, step=1,
-            description="Class rank", readout=True, continuous_update=True,
+            value=0,
+            min=0,
+            max=len(self.explanations) - 1,
+            step=1,
+            description="Class rank",
+            readout=True,
+            continuous_update=True,
             style={"description_width": "initial"},
         )
         self.class_label = widgets.HTML()
         self.alpha_slider = widgets.FloatSlider(
-            value=float(alpha), min=0.0, max=1.0, step=0.05, description="Alpha",
-            readout_format=".2f", continuous_update=True,
+            value=float(alpha),
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="Alpha",
+            readout_format=".2f",
+            continuous_update=True,
             style={"description_width": "initial"},
         )
         self.method_picker = widgets.ToggleButtons(
-            options=[(METHOD_TITLES[m], m) for m in self.methods], value=self.methods[0],
-            description="Method", style={"description_width": "initial"},
+            options=[(METHOD_TITLES[m], m) for m in self.methods],
+            value=self.methods[0],
+            description="Method",
+            style={"description_width": "initial"},
         )
         self.image_widget = widgets.Image(format="png", layout=widgets.Layout(width="336px", height="336px"))
         self.message = widgets.HTML()
         self.upload_button = (
-            widgets.FileUpload(accept="image/*", multiple=False, description="Your photo")
-            if upload else None
+            widgets.FileUpload(accept="image/*", multiple=False, description="Your photo") if upload else None
         )
 
         rows = [widgets.HBox([self.class_slider, self.class_label])]
@@ -187,8 +207,7 @@ class Explorer:
         guided = self.method in GUIDED_METHODS
         self.alpha_slider.disabled = guided
         self.alpha_slider.tooltip = (
-            "not used: guided pictures are drawn on their own" if guided else
-            "0 = photo only, 1 = heatmap only"
+            "not used: guided pictures are drawn on their own" if guided else "0 = photo only, 1 = heatmap only"
         )
         return self.picture
 
@@ -259,8 +278,13 @@ class Explorer:
         ranks = list(range(len(self.explanations))) if ranks is None else list(ranks)
         alpha = self.alpha if alpha is None else float(alpha)
         columns = len(ranks) + 1
-        fig, axes = plt.subplots(len(methods), columns, figsize=(size * columns + 0.8, size * len(methods) + 0.6),
-                                 squeeze=False, layout="constrained")
+        fig, axes = plt.subplots(
+            len(methods),
+            columns,
+            figsize=(size * columns + 0.8, size * len(methods) + 0.6),
+            squeeze=False,
+            layout="constrained",
+        )
         photo = viz.to_uint8(self.photo)
         for row, method in enumerate(methods):
             viz.show(axes[row, 0], photo, "photo (model input)")
@@ -270,8 +294,17 @@ class Explorer:
                 if explanation.empty:
                     title += "\n(empty: no positive evidence)"
                 viz.show(axes[row, column], picture_for(explanation, self.photo, alpha), title)
-            axes[row, 0].text(-0.08, 0.5, METHOD_TITLES[method], rotation=90, va="center", ha="right",
-                              transform=axes[row, 0].transAxes, fontsize=11, fontweight="bold")
+            axes[row, 0].text(
+                -0.08,
+                0.5,
+                METHOD_TITLES[method],
+                rotation=90,
+                va="center",
+                ha="right",
+                transform=axes[row, 0].transAxes,
+                fontsize=11,
+                fontweight="bold",
+            )
             if method in CAM_METHODS:
                 mappable = cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap=viz.DEFAULT_CMAP)
                 bar = fig.colorbar(mappable, ax=axes[row, -1], fraction=0.046, pad=0.04)
@@ -281,8 +314,11 @@ class Explorer:
             notes.append(f"heatmaps blended over the photo with alpha={alpha:.2f}")
         if any(m in GUIDED_METHODS for m in methods):
             notes.append("guided pictures: grey = no gradient")
-        fig.suptitle(f"Top-{len(self.explanations)} classes of {self.classifier.name}"
-                     + (f" ({'; '.join(notes)})" if notes else ""), fontsize=11)
+        fig.suptitle(
+            f"Top-{len(self.explanations)} classes of {self.classifier.name}"
+            + (f" ({'; '.join(notes)})" if notes else ""),
+            fontsize=11,
+        )
         return fig
 
 

@@ -66,10 +66,7 @@ def build_json(wheel_path: Path) -> bytes:
     lemmas = dict(line.split("\t", 1) for line in lemma_lines if line)
     if len(wnids) != 1000:
         raise ValueError(f"expected 1000 synsets in {SYNSETS}, found {len(wnids)}")
-    index = {
-        str(i): [wnid, lemmas[wnid].split(", ")[0].replace(" ", "_")]
-        for i, wnid in enumerate(wnids)
-    }
+    index = {str(i): [wnid, lemmas[wnid].split(", ")[0].replace(" ", "_")] for i, wnid in enumerate(wnids)}
     return json.dumps(index).encode("ascii")
 
 

@@ -126,7 +126,11 @@ def test_channel_masks_are_min_max_scaled_and_constant_channels_are_zero():
 
 def test_layers_at_several_depths_on_lite0(lite0):
     assert stage_layers(lite0) == [
-        "block1a_project_bn", "block2b_add", "block3b_add", "block5c_add", "top_activation",
+        "block1a_project_bn",
+        "block2b_add",
+        "block3b_add",
+        "block5c_add",
+        "top_activation",
     ]
     blocks = block_output_layers(lite0)
     assert blocks[0] == "stem_activation" and blocks[-1] == "top_activation"

@@ -51,8 +51,13 @@ def assert_one_error_line(status, err, *fragments):
 @pytest.mark.slow
 def test_smoke_a_real_subprocess_prints_bull_mastiff_first():
     """The one end-to-end run, as a learner would type it (module entry point, model loading, stdout)."""
-    result = subprocess.run([sys.executable, "-m", "helpers", "predict", "cat_dog", *MODEL],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "predict", "cat_dog", *MODEL],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
     assert out[0].split()[:2] == ["243", "bull_mastiff"]
@@ -72,8 +77,9 @@ def test_predict_json_is_a_list_of_index_name_probability(capsys, tmp_path, chel
 
 def test_explain_writes_a_map_aligned_with_the_model_input(capsys, tmp_path):
     out, png = tmp_path / "cam.npy", tmp_path / "cam.png"
-    status, stdout, _ = run(capsys, "explain", "cat_dog", "--method", "gradcam", "--class", "tiger cat", *MODEL,
-                            "--out", out, "--png", png)
+    status, stdout, _ = run(
+        capsys, "explain", "cat_dog", "--method", "gradcam", "--class", "tiger cat", *MODEL, "--out", out, "--png", png
+    )
     assert status == 0
     heatmap = np.load(out)
     assert heatmap.dtype == np.float32 and heatmap.shape == (224, 224)
@@ -105,10 +111,12 @@ def test_errors_are_one_clear_line(capsys, tmp_path):
     bad.write_text("not a photo")
     assert_one_error_line(*run(capsys, "predict", bad, *MODEL)[::2])
     out = tmp_path / "x.npy"
-    assert_one_error_line(*run(capsys, "explain", "chelsea", "--class", "1000", *MODEL, "--out", out)[::2],
-                          "out of range")
-    assert_one_error_line(*run(capsys, "explain", "chelsea", "--layer", "nope", *MODEL, "--out", out)[::2],
-                          "no layer named 'nope'")
+    assert_one_error_line(
+        *run(capsys, "explain", "chelsea", "--class", "1000", *MODEL, "--out", out)[::2], "out of range"
+    )
+    assert_one_error_line(
+        *run(capsys, "explain", "chelsea", "--layer", "nope", *MODEL, "--out", out)[::2], "no layer named 'nope'"
+    )
     assert not out.exists()
 
 
@@ -120,12 +128,15 @@ def test_odd_class_values_are_one_error_line(capsys, tmp_path, target):
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("place", "fragment"), [
-    ("file.txt/x.npy", "is not a folder"),  # under a regular file: unwritable even for root
-    ("file.txt/deeper/x", "is not a folder"),
-    ("/dev/null/x.npy", "'/dev/null' is not a folder"),
-    (".", "is a folder"),
-])
+@pytest.mark.parametrize(
+    ("place", "fragment"),
+    [
+        ("file.txt/x.npy", "is not a folder"),  # under a regular file: unwritable even for root
+        ("file.txt/deeper/x", "is not a folder"),
+        ("/dev/null/x.npy", "'/dev/null' is not a folder"),
+        (".", "is a folder"),
+    ],
+)
 def test_unwritable_out_is_refused_before_any_work(capsys, tmp_path, session_model, place, fragment):
     (tmp_path / "file.txt").write_text("a file, not a folder")
     before = sorted(tmp_path.rglob("*"))
@@ -135,12 +146,15 @@ def test_unwritable_out_is_refused_before_any_work(capsys, tmp_path, session_mod
     assert sorted(tmp_path.rglob("*")) == before
 
 
-@pytest.mark.parametrize(("png", "fragment"), [
-    ("file.txt/x.png", "is not a folder"),
-    ("x.xyz", "cannot save an RGB picture as '.xyz'"),
-    ("x.xbm", "cannot save an RGB picture as '.xbm'"),  # Pillow knows XBM but only for 1-bit pictures
-    ("x", "has no extension"),
-])
+@pytest.mark.parametrize(
+    ("png", "fragment"),
+    [
+        ("file.txt/x.png", "is not a folder"),
+        ("x.xyz", "cannot save an RGB picture as '.xyz'"),
+        ("x.xbm", "cannot save an RGB picture as '.xbm'"),  # Pillow knows XBM but only for 1-bit pictures
+        ("x", "has no extension"),
+    ],
+)
 def test_bad_png_is_refused_before_any_work_and_nothing_is_written(capsys, tmp_path, session_model, png, fragment):
     (tmp_path / "file.txt").write_text("a file, not a folder")
     status, _, err = run(capsys, "explain", "chelsea", *MODEL, "--out", tmp_path / "x.npy", "--png", tmp_path / png)
@@ -157,8 +171,16 @@ def test_a_failed_write_leaves_nothing_behind(capsys, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Image.Image, "save", disk_full)
     monkeypatch.setattr(cli, "picture_format", lambda png: "PNG")  # the up-front check would trip on the patch
-    status, _, err = run(capsys, "explain", "chelsea", *MODEL,
-                         "--out", tmp_path / "maps" / "x.npy", "--png", tmp_path / "pictures" / "deep" / "x.png")
+    status, _, err = run(
+        capsys,
+        "explain",
+        "chelsea",
+        *MODEL,
+        "--out",
+        tmp_path / "maps" / "x.npy",
+        "--png",
+        tmp_path / "pictures" / "deep" / "x.png",
+    )
     assert_one_error_line(status, err, "nothing written", "No space left on device")
     assert list(tmp_path.iterdir()) == []
 

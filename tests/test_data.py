@@ -377,9 +377,7 @@ def test_resize_matches_keras_load_img_bilinear(tmp_path, photo):
     import keras
 
     path = write(tmp_path, "photo.png", encode(photo.resize((97, 61)), "PNG"))
-    expected = keras.utils.img_to_array(
-        keras.utils.load_img(path, target_size=(40, 30), interpolation="bilinear")
-    )
+    expected = keras.utils.img_to_array(keras.utils.load_img(path, target_size=(40, 30), interpolation="bilinear"))
     np.testing.assert_array_equal(resize_for_model(load_image(path), (40, 30)), expected)
 
 

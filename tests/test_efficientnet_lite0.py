@@ -13,10 +13,11 @@ import keras
 import numpy as np
 import pytest
 
-from helpers.errors import ModelUnavailableError
 from helpers import load_model
 from helpers.data import resize_for_model
-from helpers.models import cache, efficientnet_lite0 as lite0
+from helpers.errors import ModelUnavailableError
+from helpers.models import cache
+from helpers.models import efficientnet_lite0 as lite0
 from helpers.models.cache import CacheWarning
 from helpers.models.efficientnet_lite0 import (
     CACHE_FILE,
@@ -65,11 +66,27 @@ def test_layer_names_follow_keras_applications(model):
     assert model.input.shape == (None, 224, 224, 3)
     assert model.output.shape == (None, 1000)
     for expected in [
-        "image", "stem_conv", "stem_bn", "stem_activation",
-        "block1a_dwconv", "block1a_bn", "block1a_activation", "block1a_project_conv",
-        "block1a_project_bn", "block2a_expand_conv", "block2a_expand_bn",
-        "block2a_expand_activation", "block2b_add", "block6d_add", "block7a_project_bn",
-        "top_conv", "top_bn", "top_activation", "avg_pool", "top_dropout", "predictions",
+        "image",
+        "stem_conv",
+        "stem_bn",
+        "stem_activation",
+        "block1a_dwconv",
+        "block1a_bn",
+        "block1a_activation",
+        "block1a_project_conv",
+        "block1a_project_bn",
+        "block2a_expand_conv",
+        "block2a_expand_bn",
+        "block2a_expand_activation",
+        "block2b_add",
+        "block6d_add",
+        "block7a_project_bn",
+        "top_conv",
+        "top_bn",
+        "top_activation",
+        "avg_pool",
+        "top_dropout",
+        "predictions",
     ]:
         assert expected in names, expected
     # Expand ratio 1 means no expand conv; a stride or width change means no skip.
@@ -211,6 +228,7 @@ def test_a_cache_folder_that_cannot_be_created_means_one_warning(monkeypatch, tm
 
 def test_an_unwritable_cache_folder_means_one_warning(monkeypatch, tmp_path, cat_dog):
     """The folder exists but refuses new files: before, mkstemp's PermissionError crashed the load."""
+
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 

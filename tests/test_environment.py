@@ -36,8 +36,12 @@ def test_environment_yml_parses_and_carries_the_same_pins():
 
 
 def test_every_requirement_is_pinned_and_the_constraints_agree():
-    lines = [l for l in (REPO / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
-    assert all("==" in l for l in lines), "every runtime requirement must be pinned with =="
+    lines = [
+        line
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert all("==" in line for line in lines), "every runtime requirement must be pinned with =="
     constraints = pins((REPO / "constraints.txt").read_text().splitlines())
     dev = pins((REPO / "requirements-dev.txt").read_text().splitlines())
     for name, version in {**requirement_pins(), **dev}.items():
@@ -73,7 +77,7 @@ def test_the_readme_quick_start_is_exactly_the_two_make_commands():
     readme = (REPO / "README.md").read_text()
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```(?:bash|sh)?\n(.*?)```", quick_start, flags=re.S)
-    lines = [l.strip() for block in commands for l in block.splitlines() if l.strip()]
+    lines = [line.strip() for block in commands for line in block.splitlines() if line.strip()]
     assert lines == ["make lab", "make test"]
 
 

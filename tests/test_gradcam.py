@@ -95,7 +95,10 @@ def test_grad_cam_agrees_with_tf_keras_vis(random_image):
     for c in range(5):
         ours = grad_cam(classifier, photo, c, layer="last_conv").coarse
         theirs = Gradcam(model, clone=True)(
-            CategoricalScore([c]), x_in, penultimate_layer="last_conv", expand_cam=False,
+            CategoricalScore([c]),
+            x_in,
+            penultimate_layer="last_conv",
+            expand_cam=False,
             normalize_cam=True,
         )[0]
         if ours.max() == 0:
@@ -119,7 +122,9 @@ def test_guided_grad_cam_is_guided_backprop_times_grad_cam(random_image):
     classifier = wrap_keras_model(gap_dense_model(6))
     for c in range(4):
         product = guided_grad_cam(classifier, random_image, c).map
-        separately = guided_backprop(classifier, random_image, c).map * grad_cam(classifier, random_image, c).map[..., None]
+        separately = (
+            guided_backprop(classifier, random_image, c).map * grad_cam(classifier, random_image, c).map[..., None]
+        )
         np.testing.assert_allclose(product, separately, rtol=1e-5, atol=1e-7)
 
 

@@ -73,8 +73,10 @@ def test_multi_output_models_are_refused():
     image = keras.Input((16, 16, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="conv")(image))
     model = keras.Model(image, [keras.layers.Dense(3)(x), keras.layers.Dense(2)(x)], name="two_heads")
-    expected = (r"^model 'two_heads' has 2 outputs; wrap the output you want to explain: "
-                r"keras.Model\(model.input, model.outputs\[0\]\).$")
+    expected = (
+        r"^model 'two_heads' has 2 outputs; wrap the output you want to explain: "
+        r"keras.Model\(model.input, model.outputs\[0\]\).$"
+    )
     with pytest.raises(ModelError, match=expected):
         wrap_keras_model(model)
     with pytest.raises(ModelError, match=expected):
@@ -83,9 +85,13 @@ def test_multi_output_models_are_refused():
 
 def test_grayscale_models_need_a_converting_preprocess(random_image):
     model = _conv_model(channels=1, name="gray")
-    with pytest.raises(ModelError, match=r"'gray' takes 1-channel input, but the methods take RGB photos; pass preprocess="):
+    with pytest.raises(
+        ModelError, match=r"'gray' takes 1-channel input, but the methods take RGB photos; pass preprocess="
+    ):
         grad_cam(model, random_image)
-    with pytest.raises(ModelError, match=r"preprocess turns an RGB batch of shape \(1, 16, 16, 3\) into shape \(1, 16, 16, 3\)"):
+    with pytest.raises(
+        ModelError, match=r"preprocess turns an RGB batch of shape \(1, 16, 16, 3\) into shape \(1, 16, 16, 3\)"
+    ):
         wrap_keras_model(model, preprocess=lambda images: np.asarray(images, np.float32))
     classifier = wrap_keras_model(model, preprocess=lambda images: np.mean(images, axis=-1, keepdims=True) / 255)
     result = explain_classes(classifier, random_image, 0)[0]

@@ -88,9 +88,7 @@ def test_decode_rejects_bad_top_and_nan():
         decode_predictions(np.full(1000, np.nan))
 
 
-@pytest.mark.parametrize(
-    "query", ["tiger cat", "tiger_cat", "Tiger Cat", "  TIGER_cat ", 282, np.int64(282)]
-)
+@pytest.mark.parametrize("query", ["tiger cat", "tiger_cat", "Tiger Cat", "  TIGER_cat ", 282, np.int64(282)])
 def test_class_index_of_accepts_names_and_indices(query):
     assert class_index_of(query) == 282
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import os
 import secrets
@@ -12,6 +10,8 @@ import socket
 import subprocess
 import time
 import urllib.request
+
+import pytest
 
 from conftest import REPO
 
@@ -25,8 +25,13 @@ def test_make_lab_serves_jupyterlab_on_the_notebooks():
     args = f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"
     if os.geteuid() == 0:
         args += " --allow-root"
-    server = subprocess.Popen(["make", "-s", "lab", f"LAB_ARGS={args}"], cwd=REPO, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["make", "-s", "lab", f"LAB_ARGS={args}"],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import CAT_BOX, DOG_BOX
-from helpers import Classifier
-from helpers import metrics
+from helpers import Classifier, metrics
 
 # ---------------------------------------------------------------- localization
 
@@ -81,7 +80,7 @@ def test_box_from_a_box_shaped_map_has_iou_one_with_the_box():
 
 def test_spearman_by_hand():
     a = np.arange(16, dtype=float).reshape(4, 4)
-    assert metrics.spearman(a, a ** 3) == pytest.approx(1.0)  # same ranking
+    assert metrics.spearman(a, a**3) == pytest.approx(1.0)  # same ranking
     assert metrics.spearman(a, -a) == pytest.approx(-1.0)
     signed = a - 7.5  # -7.5 ... 7.5
     # |signed| ranks the pixels the same as |-signed|, the signs are opposite
@@ -123,8 +122,14 @@ def _toy_classifier(softmax: bool = False):
         calls.append(len(images))
         return np.asarray(images, np.float32) / 255.0
 
-    classifier = Classifier(name="toy", model=model, preprocess=preprocess, input_size=(8, 8),
-                            last_conv_layer="", class_names=("block", "nothing"))
+    classifier = Classifier(
+        name="toy",
+        model=model,
+        preprocess=preprocess,
+        input_size=(8, 8),
+        last_conv_layer="",
+        class_names=("block", "nothing"),
+    )
     return classifier, calls
 
 
@@ -136,8 +141,9 @@ IDEAL[:4, :4] = 1.0
 def test_an_ideal_map_deletes_faster_than_a_random_map():
     classifier, calls = _toy_classifier()
     ideal = metrics.deletion_curve(classifier, TOY_IMAGE, IDEAL, 0, steps=16, baseline="black")
-    random = metrics.deletion_curve(classifier, TOY_IMAGE, metrics.random_map((8, 8), seed=0), 0,
-                                    steps=16, baseline="black")
+    random = metrics.deletion_curve(
+        classifier, TOY_IMAGE, metrics.random_map((8, 8), seed=0), 0, steps=16, baseline="black"
+    )
     assert ideal.auc < random.auc
     # by hand: the block is 16 of 64 pixels, gone after 4 of 16 steps; p starts at sigmoid(6)
     assert ideal.scores[0] == pytest.approx(1 / (1 + np.exp(-6.0)))
@@ -151,8 +157,9 @@ def test_an_ideal_map_deletes_faster_than_a_random_map():
 def test_an_ideal_map_inserts_faster_than_a_random_map():
     classifier, _ = _toy_classifier()
     ideal = metrics.insertion_curve(classifier, TOY_IMAGE, IDEAL, "block", steps=16, baseline="black")
-    random = metrics.insertion_curve(classifier, TOY_IMAGE, metrics.random_map((8, 8), seed=0), "block",
-                                     steps=16, baseline="black")
+    random = metrics.insertion_curve(
+        classifier, TOY_IMAGE, metrics.random_map((8, 8), seed=0), "block", steps=16, baseline="black"
+    )
     assert ideal.auc > random.auc
     assert ideal.scores[0] == pytest.approx(0.5)
     np.testing.assert_allclose(ideal.scores[4:], 1 / (1 + np.exp(-6.0)), rtol=1e-6)

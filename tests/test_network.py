@@ -39,7 +39,7 @@ def silent_server():
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         if self.path == "/file.h5":
             assert self.headers["Range"] == "bytes=0-0"  # the probe asks for one byte only
             self.send_response(206)

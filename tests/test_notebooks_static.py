@@ -70,7 +70,7 @@ def test_parameters_cell(notebook):
     path, nb = notebook
     code = [source(c) for c in nb["cells"] if c["cell_type"] == "code"]
     parameters = [c for c in code if 'MODEL = "auto"' in c]
-    assert len(parameters) == 1, f"{path.name}: one parameters cell with MODEL = \"auto\""
+    assert len(parameters) == 1, f'{path.name}: one parameters cell with MODEL = "auto"'
     text = parameters[0]
     assert re.search(r'^IMAGE = "', text, re.M) and re.search(r"^LAYER = ", text, re.M)
     assert code.index(text) <= 1, "the parameters cell comes near the top"
@@ -103,8 +103,7 @@ def test_only_live_widget_cells_ignore_their_output(notebook):
             continue
         text = source(cell)
         shows_widget = any(
-            "application/vnd.jupyter.widget-view+json" in output.get("data", {})
-            for output in cell.get("outputs", [])
+            "application/vnd.jupyter.widget-view+json" in output.get("data", {}) for output in cell.get("outputs", [])
         )
         marked = MARKER in text or "nbval-ignore-output" in cell.get("metadata", {}).get("tags", [])
         assert marked == shows_widget, (

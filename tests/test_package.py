@@ -77,8 +77,10 @@ def _top_names(stdout: str) -> list[str]:
 
 
 def test_python_m_helpers_predicts_chelsea(outside):
-    result = _run([sys.executable, "-m", "helpers", "predict", "chelsea", "--model", "efficientnet_lite0",
-                   "--top", "3"], **outside)
+    result = _run(
+        [sys.executable, "-m", "helpers", "predict", "chelsea", "--model", "efficientnet_lite0", "--top", "3"],
+        **outside,
+    )
     names = _top_names(result.stdout)
     assert len(names) == 3 and names[0] in CAT_NAMES and {"tiger_cat", "Egyptian_cat"} <= set(names)
 

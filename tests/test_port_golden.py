@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REPO, SHARED
 from PIL import Image
+
+from conftest import REPO, SHARED
 
 GOLDEN_LOGITS = REPO / "data" / "reference" / "efficientnet_lite0_chelsea_logits.npy"
 SHARED_REFERENCE = SHARED / "reference" / "efficientnet_lite0_chelsea.npz"

@@ -12,15 +12,28 @@ FUNCTIONS = [name for name in helpers.__all__ if inspect.isfunction(getattr(help
 
 
 def test_the_public_api_has_the_methods_and_loaders():
-    assert {"grad_cam", "guided_backprop", "guided_grad_cam", "counterfactual", "saliency", "explain_classes",
-            "load_model", "load_sample", "load_image", "wrap_keras_model"} <= set(FUNCTIONS)
+    assert {
+        "grad_cam",
+        "guided_backprop",
+        "guided_grad_cam",
+        "counterfactual",
+        "saliency",
+        "explain_classes",
+        "load_model",
+        "load_sample",
+        "load_image",
+        "wrap_keras_model",
+    } <= set(FUNCTIONS)
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_every_public_function_has_type_hints(name):
     signature = inspect.signature(getattr(helpers, name))
-    untyped = [p.name for p in signature.parameters.values()
-               if p.annotation is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    untyped = [
+        p.name
+        for p in signature.parameters.values()
+        if p.annotation is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     assert not untyped, f"{name}: parameters without a type hint: {untyped}"
     assert signature.return_annotation is not inspect.Signature.empty, f"{name} has no return type"
 

@@ -58,9 +58,8 @@ def test_randomized_layers_changes_only_the_top_and_restores_bit_for_bit():
 def test_weights_are_restored_when_the_block_raises():
     model = gap_dense_model(1)
     before = _snapshot(model)
-    with pytest.raises(RuntimeError, match="boom"):
-        with randomized_layers(model, 3, seed=5):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), randomized_layers(model, 3, seed=5):
+        raise RuntimeError("boom")
     _assert_identical(model, before)
 
 
@@ -103,7 +102,9 @@ def test_batch_norm_statistics_are_kept_and_trainable_weights_keep_their_scale(l
             np.testing.assert_array_equal(variable.numpy(), before)
         gamma = layer.weights[0].numpy()
         assert not np.array_equal(gamma, gamma_before)
-        assert gamma.mean() == pytest.approx(gamma_before.mean(), abs=3 * gamma_before.std() / np.sqrt(gamma.size) + 1e-6)
+        assert gamma.mean() == pytest.approx(
+            gamma_before.mean(), abs=3 * gamma_before.std() / np.sqrt(gamma.size) + 1e-6
+        )
         assert gamma.std() == pytest.approx(gamma_before.std(), rel=0.1)
 
 

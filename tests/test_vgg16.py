@@ -12,10 +12,29 @@ from helpers import ModelUnavailableError, explain_classes, load_model, split_mo
 from helpers.models import choose_model, vgg16
 
 ARTICLE_LAYERS = [
-    "input_layer", "block1_conv1", "block1_conv2", "block1_pool", "block2_conv1", "block2_conv2",
-    "block2_pool", "block3_conv1", "block3_conv2", "block3_conv3", "block3_pool", "block4_conv1",
-    "block4_conv2", "block4_conv3", "block4_pool", "block5_conv1", "block5_conv2", "block5_conv3",
-    "block5_pool", "flatten", "fc1", "fc2", "predictions",
+    "input_layer",
+    "block1_conv1",
+    "block1_conv2",
+    "block1_pool",
+    "block2_conv1",
+    "block2_conv2",
+    "block2_pool",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block3_pool",
+    "block4_conv1",
+    "block4_conv2",
+    "block4_conv3",
+    "block4_pool",
+    "block5_conv1",
+    "block5_conv2",
+    "block5_conv3",
+    "block5_pool",
+    "flatten",
+    "fc1",
+    "fc2",
+    "predictions",
 ]
 
 
@@ -33,7 +52,13 @@ def test_vgg16_has_the_articles_layers(architecture):
 
 def test_the_split_reproduces_the_full_model_exactly(architecture):
     last_conv_layer_model, classifier_model = split_model(architecture, "block5_conv3")
-    assert [layer.name for layer in classifier_model.layers][1:] == ["block5_pool", "flatten", "fc1", "fc2", "predictions"]
+    assert [layer.name for layer in classifier_model.layers][1:] == [
+        "block5_pool",
+        "flatten",
+        "fc1",
+        "fc2",
+        "predictions",
+    ]
     assert tuple(last_conv_layer_model.output.shape) == (None, 14, 14, 512)
     x = vgg16.preprocess_vgg16(np.random.default_rng(0).uniform(0, 255, (1, 224, 224, 3)))
     full = np.asarray(architecture(x))
@@ -48,8 +73,12 @@ def test_every_method_runs_on_vgg16(architecture):
     assert classifier.last_conv_layer == "block5_conv3"
     photo = np.random.default_rng(1).uniform(0, 255, (300, 400, 3)).astype(np.float32)
     [result] = explain_classes(classifier, photo, top_k=1)
-    for method, shape in [("gradcam", (224, 224)), ("counterfactual", (224, 224)),
-                          ("guided_backprop", (224, 224, 3)), ("guided_gradcam", (224, 224, 3))]:
+    for method, shape in [
+        ("gradcam", (224, 224)),
+        ("counterfactual", (224, 224)),
+        ("guided_backprop", (224, 224, 3)),
+        ("guided_gradcam", (224, 224, 3)),
+    ]:
         assert result[method].map.shape == shape
         assert np.isfinite(result[method].map).all()
     assert result["gradcam"].coarse.shape == (14, 14)
@@ -57,7 +86,9 @@ def test_every_method_runs_on_vgg16(architecture):
 
 def test_caffe_preprocessing_is_bgr_minus_mean():
     pixel = np.array([[[[10.0, 20.0, 30.0]]]])
-    np.testing.assert_allclose(vgg16.preprocess_vgg16(pixel)[0, 0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
+    np.testing.assert_allclose(
+        vgg16.preprocess_vgg16(pixel)[0, 0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6
+    )
 
 
 @pytest.fixture
@@ -105,8 +136,10 @@ def test_vgg16_download_errors_leave_no_partial_file(offline, monkeypatch):
 def test_auto_picks_the_offline_model_when_vgg16_cannot_be_had(offline):
     name, reason = choose_model()
     assert name == "efficientnet_lite0"
-    assert reason == ("VGG16's weights are not cached and cannot be downloaded here "
-                      "(cannot connect to storage.googleapis.com: network is unreachable (simulated))")
+    assert reason == (
+        "VGG16's weights are not cached and cannot be downloaded here "
+        "(cannot connect to storage.googleapis.com: network is unreachable (simulated))"
+    )
 
 
 @pytest.fixture
@@ -181,9 +214,9 @@ def test_the_environment_variable_overrides_auto(offline, monkeypatch):
 
 def test_load_h5_weights_reads_the_keras_h5_layout(tmp_path):
     """The loader reads Keras's legacy HDF5 layout (the downloaded file's) array by array."""
+    import h5py
     import keras
     from keras.src.legacy.saving import legacy_h5_format
-    import h5py
 
     keras.utils.set_random_seed(0)
     image = keras.Input((8, 8, 3))

@@ -9,15 +9,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
 
-from conftest import gap_dense_model  # noqa: E402
-from helpers import viz, wrap_keras_model  # noqa: E402
-from helpers.explain import gradients  # noqa: E402
-from helpers.widgets import Explorer, class_label  # noqa: E402
+from conftest import gap_dense_model
+from helpers import viz, wrap_keras_model
+from helpers.explain import gradients
+from helpers.widgets import Explorer, class_label
 
 ALL_METHODS = ("gradcam", "counterfactual", "guided_backprop", "guided_gradcam")
 
@@ -30,13 +30,15 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 def upload(explorer: Explorer, content: bytes, name: str = "photo.png") -> None:
     """What the browser does: set FileUpload.value to a tuple of one file dict (ipywidgets 8)."""
-    explorer.upload_button.value = ({
-        "name": name,
-        "type": "image/png",
-        "size": len(content),
-        "content": memoryview(content),
-        "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-    },)
+    explorer.upload_button.value = (
+        {
+            "name": name,
+            "type": "image/png",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
+        },
+    )
 
 
 @pytest.fixture
@@ -111,7 +113,7 @@ def test_guided_methods_ignore_alpha(explorer):
 
 
 @pytest.mark.parametrize(
-    "content, expected",
+    ("content", "expected"),
     [
         (b"this is a text file, not a photo", "is not an image file"),
         (b"", "is empty"),

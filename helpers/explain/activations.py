@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 
 import keras
 import tensorflow as tf
@@ -135,14 +136,28 @@ def unsupported_activations(model) -> list[str]:
 # these are linear or only move values, so plain backprop through them is what guided backprop
 # wants. Any other op (``keras.ops.silu``, even ``keras.ops.relu``, which is not patched) is refused.
 _LINEAR_OPS = {
-    "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Negative", "Reshape", "Transpose",
-    "Concatenate", "GetItem", "Mean", "Sum", "ExpandDims", "Squeeze", "Cast",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Divide",
+    "TrueDivide",
+    "Negative",
+    "Reshape",
+    "Transpose",
+    "Concatenate",
+    "GetItem",
+    "Mean",
+    "Sum",
+    "ExpandDims",
+    "Squeeze",
+    "Cast",
 }
 
 
 # Keras layers whose call runs someone else's code: as opaque as a Lambda.
 _WRAPPER_LAYERS = tuple(
-    getattr(keras.layers, name) for name in ("TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer")
+    getattr(keras.layers, name)
+    for name in ("TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer")
     if hasattr(keras.layers, name)
 )
 
@@ -185,11 +200,26 @@ def unverified_layers(model) -> list[str]:
     return found
 
 
+# model -> {allow_unverified_layers: the error to raise, or None}. A built model's layers do not
+# change, so the verdict is worked out once (walking every layer costs milliseconds per pass).
+_verdicts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _refuse_unguidable(model, allow_unverified_layers: bool) -> None:
     """Raise before anything is patched if guided backprop would give a wrong picture."""
+    per_model = _verdicts.setdefault(model, {})
+    if allow_unverified_layers not in per_model:
+        per_model[allow_unverified_layers] = _unguidable(model, allow_unverified_layers)
+    error = per_model[allow_unverified_layers]
+    if error is not None:
+        raise type(error)(*error.args)
+
+
+def _unguidable(model, allow_unverified_layers: bool) -> Exception | None:
+    """The error guided backprop must raise for ``model``, or None when it is safe."""
     bad = unsupported_activations(model)
     if bad:
-        raise UnsupportedActivationError(
+        return UnsupportedActivationError(
             f"guided backpropagation is defined for ReLU networks, but {model.name!r} "
             f"uses other activations: {_shown(bad)}. Guided backprop would silently give a "
             "wrong picture here, so it is refused. Grad-CAM (grad_cam) works with any "
@@ -197,12 +227,13 @@ def _refuse_unguidable(model, allow_unverified_layers: bool) -> None:
         )
     unverified = [] if allow_unverified_layers else unverified_layers(model)
     if unverified:
-        raise UnverifiedLayerError(
+        return UnverifiedLayerError(
             f"guided backpropagation changes only Keras's ReLUs, and {model.name!r} has layers it "
             f"cannot look inside: {_shown(unverified)}; if they hold no activation other than "
             "ReLU, pass allow_unverified_layers=True, else use Grad-CAM (grad_cam), which works "
             "with any layer."
         )
+    return None
 
 
 def _shown(items: list[str]) -> str:

@@ -123,8 +123,18 @@ def check_logits(model, logits: np.ndarray) -> None:
     )
 
 
-def compute(model, x, layer: str, *, class_indices=None, top_k=None, guided=False, plain_inputs=False,
-            score="logit", allow_unverified_layers=False) -> Gradients:
+def compute(
+    model,
+    x,
+    layer: str,
+    *,
+    class_indices=None,
+    top_k=None,
+    guided=False,
+    plain_inputs=False,
+    score="logit",
+    allow_unverified_layers=False,
+) -> Gradients:
     """Run the (cached) traced pass on one preprocessed image ``x`` of shape (1, H, W, channels).
 
     Exactly one of ``class_indices`` (a sequence of ints) and ``top_k`` is given.
@@ -170,8 +180,11 @@ def batch_limit(model) -> int:
     """
     if model not in _limits:
         largest = max(
-            (int(np.prod(layer.output.shape[1:])) for layer in flat_layers(model)
-             if getattr(layer, "output", None) is not None and None not in layer.output.shape[1:]),
+            (
+                int(np.prod(layer.output.shape[1:]))
+                for layer in flat_layers(model)
+                if getattr(layer, "output", None) is not None and None not in layer.output.shape[1:]
+            ),
             default=1,
         )
         _limits[model] = max(1, ACTIVATION_BUDGET // (largest * 4 * 4))

@@ -66,8 +66,9 @@ def upsample(coarse: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
     # OpenCV resizes at most 128 channels at once, and drops the axis of a single one.
     parts = [
-        cv2.resize(np.ascontiguousarray(coarse[..., i : i + 128]), (width, height),
-                   interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
+        cv2.resize(
+            np.ascontiguousarray(coarse[..., i : i + 128]), (width, height), interpolation=cv2.INTER_LINEAR
+        ).reshape(height, width, -1)
         for i in range(0, coarse.shape[-1], 128)
     ]
     return np.concatenate(parts, axis=-1)

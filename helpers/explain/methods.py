@@ -142,27 +142,38 @@ def explain_classes(
         indices = [classifier.class_index(t) for t in targets]
     _, x = model_input(classifier, image)
     result = _gradients.compute(
-        classifier.model, x, layer, class_indices=indices, top_k=top_k, guided=guided, score=score,
+        classifier.model,
+        x,
+        layer,
+        class_indices=indices,
+        top_k=top_k,
+        guided=guided,
+        score=score,
         allow_unverified_layers=allow_unverified_layers,
     )
     probabilities = _softmax(result.logits)
     size = classifier.input_size
     explanations = []
     for k, index in enumerate(result.class_indices):
-        common = dict(
-            class_index=int(index),
-            class_name=classifier.pretty_name(int(index)),
-            probability=float(probabilities[index]),
-            logit=float(result.logits[index]),
-        )
+        common = {
+            "class_index": int(index),
+            "class_name": classifier.pretty_name(int(index)),
+            "probability": float(probabilities[index]),
+            "logit": float(result.logits[index]),
+        }
         per_method = {}
         for method, counterfactual in (("gradcam", False), ("counterfactual", True)):
             weights, coarse, empty = grad_cam_map(
                 result.activations, result.activation_gradients[k], counterfactual=counterfactual
             )
             per_method[method] = Explanation(
-                method=method, map=upsample(coarse, size), coarse=coarse, weights=weights,
-                layer=layer, empty=empty, **common,
+                method=method,
+                map=upsample(coarse, size),
+                coarse=coarse,
+                weights=weights,
+                layer=layer,
+                empty=empty,
+                **common,
             )
         if guided:
             gradient = _rgb_gradient(classifier, result.input_gradients[k])
@@ -171,15 +182,24 @@ def explain_classes(
                 method="guided_backprop", map=gradient, empty=not gradient.any(), **common
             )
             per_method["guided_gradcam"] = Explanation(
-                method="guided_gradcam", map=gradient * cam.map[..., None], coarse=cam.coarse,
-                weights=cam.weights, layer=layer, empty=cam.empty, **common,
+                method="guided_gradcam",
+                map=gradient * cam.map[..., None],
+                coarse=cam.coarse,
+                weights=cam.weights,
+                layer=layer,
+                empty=cam.empty,
+                **common,
             )
         explanations.append(per_method)
     return explanations
 
 
 def grad_cam(
-    classifier: ClassifierLike, image: np.ndarray, target: Target = None, *, layer: str | None = None,
+    classifier: ClassifierLike,
+    image: np.ndarray,
+    target: Target = None,
+    *,
+    layer: str | None = None,
     score: str = "logit",
 ) -> Explanation:
     """Grad-CAM: where in the image the evidence for ``target`` is.
@@ -198,24 +218,32 @@ def grad_cam(
         An all-zero map (``empty=True``) means no region raised the score; it is
         returned as zeros, never NaN.
     """
-    return explain_classes(classifier, image, _targets(target),
-                   layer=layer, guided=False, score=score)[0]["gradcam"]
+    return explain_classes(classifier, image, _targets(target), layer=layer, guided=False, score=score)[0]["gradcam"]
 
 
 def counterfactual(
-    classifier: ClassifierLike, image: np.ndarray, target: Target = None, *, layer: str | None = None,
+    classifier: ClassifierLike,
+    image: np.ndarray,
+    target: Target = None,
+    *,
+    layer: str | None = None,
     score: str = "logit",
 ) -> Explanation:
     """Counterfactual Grad-CAM: regions whose removal would *raise* confidence in ``target``.
 
     Same as :func:`grad_cam` with the gradients negated: ``alpha_k = mean(-dy/dA^k)``.
     """
-    return explain_classes(classifier, image, _targets(target),
-                   layer=layer, guided=False, score=score)[0]["counterfactual"]
+    return explain_classes(classifier, image, _targets(target), layer=layer, guided=False, score=score)[0][
+        "counterfactual"
+    ]
 
 
 def guided_backprop(
-    classifier: ClassifierLike, image: np.ndarray, target: Target = None, *, allow_unverified_layers: bool = False,
+    classifier: ClassifierLike,
+    image: np.ndarray,
+    target: Target = None,
+    *,
+    allow_unverified_layers: bool = False,
 ) -> Explanation:
     """Guided backpropagation: dy^c/dx with the guided ReLU rule; (H, W, 3), RGB order.
 
@@ -237,13 +265,17 @@ def guided_backprop(
         UnsupportedActivationError: the model uses activations other than ReLU/ReLU6.
         UnverifiedLayerError: the model holds layers guided backprop cannot look inside.
     """
-    return explain_classes(
-        classifier, image, _targets(target), allow_unverified_layers=allow_unverified_layers
-    )[0]["guided_backprop"]
+    return explain_classes(classifier, image, _targets(target), allow_unverified_layers=allow_unverified_layers)[0][
+        "guided_backprop"
+    ]
 
 
 def guided_grad_cam(
-    classifier: ClassifierLike, image: np.ndarray, target: Target = None, *, layer: str | None = None,
+    classifier: ClassifierLike,
+    image: np.ndarray,
+    target: Target = None,
+    *,
+    layer: str | None = None,
     allow_unverified_layers: bool = False,
 ) -> Explanation:
     """Guided Grad-CAM: guided backprop times the upsampled Grad-CAM map.
@@ -252,8 +284,9 @@ def guided_grad_cam(
     Computed from one forward pass: the Grad-CAM weights use plain gradients,
     the pixel detail guided ones. ``allow_unverified_layers``: see :func:`guided_backprop`.
     """
-    return explain_classes(classifier, image, _targets(target), layer=layer,
-                           allow_unverified_layers=allow_unverified_layers)[0]["guided_gradcam"]
+    return explain_classes(
+        classifier, image, _targets(target), layer=layer, allow_unverified_layers=allow_unverified_layers
+    )[0]["guided_gradcam"]
 
 
 def saliency(classifier: ClassifierLike, image: np.ndarray, target: Target = None) -> Explanation:
@@ -267,16 +300,24 @@ def saliency(classifier: ClassifierLike, image: np.ndarray, target: Target = Non
     index = classifier.class_index(target) if target is not None else None
     _, x = model_input(classifier, image)
     result = _gradients.compute(
-        classifier.model, x, classifier.last_conv_layer, class_indices=None if index is None else [index],
-        top_k=1 if index is None else None, plain_inputs=True,
+        classifier.model,
+        x,
+        classifier.last_conv_layer,
+        class_indices=None if index is None else [index],
+        top_k=1 if index is None else None,
+        plain_inputs=True,
     )
     index = int(result.class_indices[0])
     gradient = _rgb_gradient(classifier, result.input_gradients[0])
     probabilities = _softmax(result.logits)
     return Explanation(
-        method="saliency", class_index=index, class_name=classifier.pretty_name(index),
-        probability=float(probabilities[index]), logit=float(result.logits[index]),
-        map=gradient, empty=not gradient.any(),
+        method="saliency",
+        class_index=index,
+        class_name=classifier.pretty_name(index),
+        probability=float(probabilities[index]),
+        logit=float(result.logits[index]),
+        map=gradient,
+        empty=not gradient.any(),
     )
 
 

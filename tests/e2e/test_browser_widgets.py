@@ -57,13 +57,28 @@ def lab(tmp_path_factory):
     tracker.parent.mkdir(parents=True)
     tracker.write_text('{"windowingMode": "none"}')
     port, token = _free_port(), secrets.token_hex(16)
-    log = open(root / "jupyter.log", "w")
+    log = open(root / "jupyter.log", "w")  # noqa: SIM115 - open while the server runs, closed in teardown
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--allow-root",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={root / 'workspaces'}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -144,9 +159,17 @@ def test_widgets_respond_in_a_real_browser(lab):
     shots = ", ".join(str(ARTIFACTS / f"{n}.png") for n in ("before", "after_class", "after_alpha"))
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -178,7 +201,9 @@ def test_widgets_respond_in_a_real_browser(lab):
                 explorer.wait_for(state="attached", timeout=60_000)
             except Exception:
                 _shot(page, "no_widget")
-                raise AssertionError(f"the explorer widget was not rendered; see {ARTIFACTS / 'no_widget.png'}") from None
+                raise AssertionError(
+                    f"the explorer widget was not rendered; see {ARTIFACTS / 'no_widget.png'}"
+                ) from None
             explorer.scroll_into_view_if_needed()
             picture = explorer.locator("img.widget-image, .widget-image img, .widget-image").first
             picture.wait_for(state="visible", timeout=60_000)
@@ -197,6 +222,8 @@ def test_widgets_respond_in_a_real_browser(lab):
                 page.keyboard.press("ArrowRight")
             page.wait_for_timeout(1500)
             after_alpha = _shot(picture, "after_alpha")
-            assert _difference(after_class, after_alpha) > 2.0, f"the alpha slider did not change the picture; see {shots}"
+            assert _difference(after_class, after_alpha) > 2.0, (
+                f"the alpha slider did not change the picture; see {shots}"
+            )
         finally:
             browser.close()

@@ -30,9 +30,14 @@ SECONDS_PER_EXAMPLE = 5
 MAX_RSS_GROWTH_MB = 300  # load_image's own limit (MAX_DECODED_BYTES) is 200 MB
 
 # bounded_memory spans all the examples of a test on purpose: it checks the peak over the whole run.
-FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=False, max_examples=300,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
+    max_examples=300,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 def _encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -130,8 +135,11 @@ def _mutated(data: bytes, edits) -> bytes:
     return bytes(out)
 
 
-EDITS = st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from(["set", "insert", "delete"]),
-                           st.integers(0, 255)), min_size=1, max_size=8)
+EDITS = st.lists(
+    st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from(["set", "insert", "delete"]), st.integers(0, 255)),
+    min_size=1,
+    max_size=8,
+)
 # Headers hold sizes, offsets and counts: mutations there find the most bugs.
 HEADER_EDITS = st.lists(st.tuples(st.floats(0, 0.1), st.just("set"), st.integers(0, 255)), min_size=1, max_size=4)
 
@@ -150,10 +158,26 @@ def test_mutated_headers(bounded_memory, fmt, edits):
 
 # --- Arrays ------------------------------------------------------------------------------------------
 
-DTYPES = st.sampled_from([
-    np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.uint64,
-    np.float16, np.float32, np.float64, np.bool_, np.complex64, "U3", "M8[s]", object,
-])
+DTYPES = st.sampled_from(
+    [
+        np.uint8,
+        np.int8,
+        np.uint16,
+        np.int16,
+        np.int32,
+        np.uint32,
+        np.int64,
+        np.uint64,
+        np.float16,
+        np.float32,
+        np.float64,
+        np.bool_,
+        np.complex64,
+        "U3",
+        "M8[s]",
+        object,
+    ]
+)
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=12)
 
 
@@ -165,8 +189,10 @@ def arrays(draw):
         return np.full(shape, draw(st.sampled_from([None, 1, "a", 2.5])), dtype=object)
     if dtype.kind == "f":
         # widths=32 for float16 would overflow it: let hypothesis choose within the dtype.
-        elements = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=dtype.itemsize * 8),
-                             st.floats(0, 255, width=dtype.itemsize * 8))
+        elements = st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True, width=dtype.itemsize * 8),
+            st.floats(0, 255, width=dtype.itemsize * 8),
+        )
         return draw(hnp.arrays(dtype, shape, elements=elements))
     return draw(hnp.arrays(dtype, shape))
 
