@@ -99,7 +99,7 @@ def _draw_marker(image: np.ndarray) -> None:
     """A white patch with a black border: it stands out on any background."""
     x0, y0, x1, y1 = MARKER_BOX
     image[y0:y1, x0:x1] = 0
-    image[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = 255
+    image[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] = 255
 
 
 def make_dataset(n: int, *, marker_rate: float = 0.95, swap: bool = False, seed: int = 0) -> Dataset:
@@ -142,8 +142,9 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, np.float32) / 255.0
 
 
-def build_small_cnn(seed: int = 0, *, filters=(8, 16, 32), dense: int = 64, weight_decay: float = 1e-3,
-                    head: str = "max"):
+def build_small_cnn(
+    seed: int = 0, *, filters=(8, 16, 32), dense: int = 64, weight_decay: float = 1e-3, head: str = "max"
+):
     """A small VGG-style CNN: conv blocks (conv + ReLU + max-pool), then a fully connected head.
 
     The head is VGG-16's in small, Dense + ReLU then Dense logits, on globally max-pooled features
@@ -173,17 +174,20 @@ def build_small_cnn(seed: int = 0, *, filters=(8, 16, 32), dense: int = 64, weig
     for block, count in enumerate(filters, start=1):
         last = block == len(filters)
         name = "last_conv" if last else f"block{block}_conv"
-        layers += [keras.layers.Conv2D(count, 3, padding="same", activation="relu", name=name),
-                   keras.layers.MaxPooling2D(2, name=f"block{block}_pool")]
+        layers += [
+            keras.layers.Conv2D(count, 3, padding="same", activation="relu", name=name),
+            keras.layers.MaxPooling2D(2, name=f"block{block}_pool"),
+        ]
     if head == "flatten":
         layers.append(keras.layers.Flatten(name="flatten"))
     elif head == "max":
         layers.append(keras.layers.GlobalMaxPooling2D(name="global_max"))
     else:
         raise ValueError(f"head must be 'max' or 'flatten', got {head!r}")
-    layers += [keras.layers.Dense(dense, activation="relu", name="fc",
-                                  kernel_regularizer=keras.regularizers.L2(weight_decay)),
-               keras.layers.Dense(len(CLASS_NAMES), name="logits")]
+    layers += [
+        keras.layers.Dense(dense, activation="relu", name="fc", kernel_regularizer=keras.regularizers.L2(weight_decay)),
+        keras.layers.Dense(len(CLASS_NAMES), name="logits"),
+    ]
     return keras.Sequential(layers, name="small_cnn")
 
 
@@ -197,8 +201,16 @@ def _epoch_log(epochs: int):
     return keras.callbacks.LambdaCallback(on_epoch_end=show)
 
 
-def train(model, data: Dataset, *, epochs: int = 6, batch_size: int = 32, seed: int = 0, verbose: int | str = "short",
-          learning_rate: float = 2e-3):
+def train(
+    model,
+    data: Dataset,
+    *,
+    epochs: int = 6,
+    batch_size: int = 32,
+    seed: int = 0,
+    verbose: int | str = "short",
+    learning_rate: float = 2e-3,
+):
     """Compile ``model`` (Adam, cross-entropy on logits) and fit it on ``data``, seeded.
 
     Args:
@@ -216,11 +228,21 @@ def train(model, data: Dataset, *, epochs: int = 6, batch_size: int = 32, seed: 
     import keras
 
     keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     short = verbose == "short"
-    return model.fit(preprocess(data.images), data.labels, epochs=epochs, batch_size=batch_size, shuffle=True,
-                     verbose=0 if short else verbose, callbacks=[_epoch_log(epochs)] if short else None)
+    return model.fit(
+        preprocess(data.images),
+        data.labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0 if short else verbose,
+        callbacks=[_epoch_log(epochs)] if short else None,
+    )
 
 
 def predict(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -234,8 +256,9 @@ def accuracy(model, data: Dataset) -> float:
     return float(np.mean(predict(model, data.images) == data.labels))
 
 
-def marker_shares(classifier, data: Dataset, *, target: str = "predicted", method: str = "gradcam",
-                  only_marked: bool = True) -> np.ndarray:
+def marker_shares(
+    classifier, data: Dataset, *, target: str = "predicted", method: str = "gradcam", only_marked: bool = True
+) -> np.ndarray:
     """Share of each explanation's mass inside the marker's box (energy pointing game).
 
     Args:

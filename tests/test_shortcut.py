@@ -39,7 +39,7 @@ def test_images_labels_and_box():
     assert sorted(np.unique(labels)) == [0, 1] and labels.sum() == 20  # balanced classes
     x0, y0, x1, y1 = box
     marked = images[has_marker]
-    assert (marked[:, y0 + 1:y1 - 1, x0 + 1:x1 - 1] == 255).all()  # the white patch
+    assert (marked[:, y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] == 255).all()  # the white patch
     assert (marked[:, y0, x0:x1] == 0).all()  # its black border
 
 
@@ -72,16 +72,17 @@ def test_small_cnn_has_a_fully_connected_head():
 
 @pytest.fixture(scope="module")
 def test_sets():
-    return (shortcut.make_dataset(300, seed=SEED + 1),
-            shortcut.make_dataset(300, swap=True, seed=SEED + 2))
+    return (shortcut.make_dataset(300, seed=SEED + 1), shortcut.make_dataset(300, swap=True, seed=SEED + 2))
 
 
 def _trained(marker_rate, seed):
     model = shortcut.build_small_cnn(SEED)
-    shortcut.train(model, shortcut.make_dataset(N_TRAIN, marker_rate=marker_rate, seed=seed), epochs=EPOCHS,
-                   seed=SEED, verbose=0)
-    return model, wrap_keras_model(model, preprocess=shortcut.preprocess, class_names=shortcut.CLASS_NAMES,
-                                   last_conv_layer="last_conv")
+    shortcut.train(
+        model, shortcut.make_dataset(N_TRAIN, marker_rate=marker_rate, seed=seed), epochs=EPOCHS, seed=SEED, verbose=0
+    )
+    return model, wrap_keras_model(
+        model, preprocess=shortcut.preprocess, class_names=shortcut.CLASS_NAMES, last_conv_layer="last_conv"
+    )
 
 
 @pytest.fixture(scope="module")
