@@ -748,12 +748,16 @@ def load_image(source: str | os.PathLike | bytes) -> np.ndarray:
             a side, or an unsupported pixel mode. The message says what to do.
     """
     fp, what = _open_source(source)
-    image = _open_image(fp, what)
-    try:
-        _apply_exif_orientation(image)
-        return _to_rgb(image, what)
-    finally:
-        image.close()
+    with warnings.catch_warnings():
+        # Pillow's notices about odd files ("Truncated File Read", "Corrupt EXIF data") would
+        # land in a learner's notebook; the photo is decoded in full or refused with an ImageError.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        image = _open_image(fp, what)
+        try:
+            _apply_exif_orientation(image)
+            return _to_rgb(image, what)
+        finally:
+            image.close()
 
 
 # --------------------------------------------------------------------------
@@ -865,7 +869,12 @@ def check_image_array(image: np.typing.ArrayLike, *, photo: bool = True) -> np.n
     _check_dtype(array)
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise ImageError(f"the image holds NaN or infinite values: pass finite RGB values 0-255, {_LOAD_HINT}.")
-    return _check_photo_values(array) if photo else array
+    if photo:
+        return _check_photo_values(array)
+    # The models compute in float32: a larger value would become infinity on the way in.
+    if array.size and array.dtype.kind in "fiu" and float(np.abs(array).max()) > float(np.finfo(np.float32).max):
+        raise ImageError("the image holds values too large for float32 (the models compute in float32): rescale it.")
+    return array
 
 
 def _as_rgb_array(array: np.ndarray) -> np.ndarray:

@@ -555,3 +555,27 @@ def test_16_bit_png_memory_is_bounded_by_decoded_bytes(tmp_path):
     growth, outcome = _peak_growth(refused)
     assert "7000x7000 pixels in mode 'I;16', which needs about 245 MB of memory" in outcome
     assert growth < 20, f"refusing took {growth:.0f} MB: the image was decoded"
+
+
+def test_values_beyond_float32_are_refused_for_models_without_preprocessing():
+    # found by the fuzz suite: float64 values above float32's maximum became infinity in the model input
+    huge = np.full((8, 8, 3), 3.5e38)
+    with pytest.raises(ImageError, match="too large for float32"):
+        resize_for_model(huge, 8, photo=False)
+    assert np.isfinite(resize_for_model(np.full((8, 8, 3), 3.0e38), 8, photo=False)).all()
+
+
+def test_pillow_notices_never_reach_the_learner(photo):
+    # found by the fuzz suite: a cut TIFF made Pillow warn "Truncated File Read" into the notebook
+    import warnings
+
+    buffer = io.BytesIO()
+    photo.crop((0, 0, 48, 32)).save(buffer, format="TIFF")
+    for cut in range(8, len(buffer.getvalue()), 97):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                load_image(buffer.getvalue()[:cut])
+            except ImageError:
+                pass
+        assert not caught, [str(w.message) for w in caught]

@@ -124,12 +124,21 @@ WRONG = {
     ],
     "class_for_region": [
         ("position", lambda e, b: int(np.argmax(_shares(e, b))), "POSITION of the best class"),
-        ("most probable", lambda e, b: max(e, key=lambda x: x["gradcam"].probability)["gradcam"].class_index,
-         "most probable class"),
-        ("raw mass", lambda e, b: e[int(np.argmax(_shares(e, b, raw=True)))]["gradcam"].class_index,
-         "Compare the SHARE"),
-        ("x and y swapped", lambda e, b: e[int(np.argmax(_shares(e, b, swap=True)))]["gradcam"].class_index,
-         "x and y are swapped"),
+        (
+            "most probable",
+            lambda e, b: max(e, key=lambda x: x["gradcam"].probability)["gradcam"].class_index,
+            "most probable class",
+        ),
+        (
+            "raw mass",
+            lambda e, b: e[int(np.argmax(_shares(e, b, raw=True)))]["gradcam"].class_index,
+            "Compare the SHARE",
+        ),
+        (
+            "x and y swapped",
+            lambda e, b: e[int(np.argmax(_shares(e, b, swap=True)))]["gradcam"].class_index,
+            "x and y are swapped",
+        ),
         ("smallest", lambda e, b: e[int(np.argmin(_shares(e, b)))]["gradcam"].class_index, "SMALLEST share"),
     ],
 }
@@ -153,6 +162,25 @@ EQUIVALENT = {
     "guided_grad_cam": (lambda g, c: g * c[..., None] / 10.0, "times a positive constant"),
     "class_for_region": (_class_name_answer, "class NAME"),
 }
+
+
+def solution_marker_share(maps, box):
+    x0, y0, x1, y1 = box
+    shares = [m[y0:y1, x0:x1].sum() / m.sum() if m.sum() > 0 else 0.0 for m in maps]
+    return float(np.mean(shares))
+
+
+SOLUTIONS["marker_share"] = solution_marker_share
+WRONG["marker_share"] = [
+    (
+        "per map",
+        lambda m, b: [float(x[b[1] : b[3], b[0] : b[2]].sum() / max(x.sum(), 1e-12)) for x in m],
+        "one share per map",
+    ),
+    ("pooled", lambda m, b: float(m[:, b[1] : b[3], b[0] : b[2]].sum() / m.sum()), "boxes of ALL maps"),
+    ("raw mass", lambda m, b: float(np.mean([x[b[1] : b[3], b[0] : b[2]].sum() for x in m])), "not its SHARE"),
+]
+EQUIVALENT["marker_share"] = (lambda m, b: 100 * solution_marker_share(m, b), "in percent")
 
 
 def flat(text: str) -> str:
@@ -200,7 +228,7 @@ def test_every_exercise_has_a_checker_function():
 
 
 @pytest.mark.parametrize(
-    "name, label, fn, expected",
+    ("name", "label", "fn", "expected"),
     [(name, label, fn, expected) for name, items in WRONG.items() for label, fn, expected in items],
     ids=[f"{name}-{label}" for name, items in WRONG.items() for label, *_ in items],
 )
@@ -330,8 +358,12 @@ def test_a_function_blocked_in_c_code_is_reported_as_still_running():
 
 
 def test_nan_is_reported():
-    result = check("grad_cam_map", lambda a, g: (g.mean(axis=(0, 1)), np.full(a.shape[:2], np.nan, np.float32)),
-                   quiet=True, real_model=False)
+    result = check(
+        "grad_cam_map",
+        lambda a, g: (g.mean(axis=(0, 1)), np.full(a.shape[:2], np.nan, np.float32)),
+        quiet=True,
+        real_model=False,
+    )
     assert not result.passed
     assert "NaN" in result.message and "0/0" in result.message
 
@@ -433,8 +465,12 @@ def test_class_for_region_real_cases_find_the_dog_and_the_cat(context):
     assert notes == []
     real = [c for c in cases if "real model" in c.description]
     assert len(real) == 2
-    names = {c.description.rsplit(" ", 1)[-1]: next(e["gradcam"].class_name for e in explanations
-                                                     if e["gradcam"].class_index == c.expected) for c in real}
+    names = {
+        c.description.rsplit(" ", 1)[-1]: next(
+            e["gradcam"].class_name for e in explanations if e["gradcam"].class_index == c.expected
+        )
+        for c in real
+    }
     assert names["cat"] == "tiger cat"
     assert names["dog"] == "bull mastiff"
 
@@ -443,8 +479,12 @@ def test_class_for_region_real_cases_find_the_dog_and_the_cat(context):
 # The exercise cells at the end of notebooks 02-05
 # --------------------------------------------------------------------------
 
-EXERCISE_NOTEBOOKS = {"02": "02_grad_cam", "03": "03_guided_backprop", "04": "04_guided_grad_cam",
-                      "05": "05_class_discrimination"}
+EXERCISE_NOTEBOOKS = {
+    "02": "02_grad_cam",
+    "03": "03_guided_backprop",
+    "04": "04_guided_grad_cam",
+    "05": "05_class_discrimination",
+}
 
 
 def spec_cells():
@@ -457,8 +497,14 @@ def spec_cells():
             source = "".join(cell["source"])
             started = started or (cell["cell_type"] == "markdown" and source.startswith("## Exercise"))
             if started:
-                cells.append({"id": f"{number}.{position}", "type": cell["cell_type"],
-                              "metadata": cell["metadata"], "source": source})
+                cells.append(
+                    {
+                        "id": f"{number}.{position}",
+                        "type": cell["cell_type"],
+                        "metadata": cell["metadata"],
+                        "source": source,
+                    }
+                )
     return cells
 
 
@@ -484,7 +530,7 @@ def test_cells_run_top_to_bottom_and_the_solutions_pass(notebook, context, capsy
     namespace = {"np": np}  # every notebook imports numpy as np in its imports cell
     outputs = []
     for cell in [c for c in spec_cells() if c["id"].startswith(notebook) and c["type"] == "code"]:
-        exec(compile(cell["source"], f"cell {cell['id']}", "exec"), namespace)  # noqa: S102
+        exec(compile(cell["source"], f"cell {cell['id']}", "exec"), namespace)
         outputs.append(capsys.readouterr().out)
     verdicts = [o for o in outputs if o]
     assert verdicts and all(": passed, all" in v and "checking solution_" in v for v in verdicts), verdicts
@@ -492,6 +538,6 @@ def test_cells_run_top_to_bottom_and_the_solutions_pass(notebook, context, capsy
     stubs = [name for name in namespace if name.startswith("my_")]
     assert stubs
     for name in stubs:
-        exercise = name[len("my_"):]
+        exercise = name[len("my_") :]
         result = check(exercise, namespace[name], quiet=True, real_model=False)
         assert not result.passed and "stub is not filled in" in result.message
