@@ -49,14 +49,23 @@ import ctypes
 import dataclasses
 import textwrap
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "EXERCISES", "Case", "CheckResult", "check", "check_channel_weights", "check_class_for_region",
-    "check_grad_cam_map", "check_guided_grad_cam", "check_guided_relu_gradient", "check_marker_share",
+    "EXERCISES",
+    "Case",
+    "CheckResult",
+    "check",
+    "check_channel_weights",
+    "check_class_for_region",
+    "check_grad_cam_map",
+    "check_guided_grad_cam",
+    "check_guided_relu_gradient",
+    "check_marker_share",
 ]
 
 #: Seconds each case may take before the student's function is interrupted.
@@ -177,7 +186,7 @@ def _call(fn: Callable, args: tuple, timeout: float) -> _Run:
             try:
                 with np.errstate(all="ignore"):  # NaN and infinity are reported in the verdict instead
                     run.value = fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything
+            except BaseException as exc:
                 run.error = exc
         except _StopStudentCode:  # arrived just after the function returned
             pass
@@ -200,8 +209,11 @@ def _copy(value):
     if isinstance(value, (list, tuple)):
         return type(value)(_copy(v) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: _copy(getattr(value, f.name)) for f in dataclasses.fields(value)
-                   if isinstance(getattr(value, f.name), np.ndarray)}
+        changes = {
+            f.name: _copy(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if isinstance(getattr(value, f.name), np.ndarray)
+        }
         return dataclasses.replace(value, **changes)
     return value
 
@@ -284,8 +296,10 @@ def _difference(got: np.ndarray, expected: np.ndarray) -> str:
         return ""
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     where = first if len(first) != 1 else f"({first[0]},)"
-    return (f"{count} of {bad.size} values differ; the first at index {where}: "
-            f"expected {expected64[first]:.4g}, you returned {got64[first]:.4g}.")
+    return (
+        f"{count} of {bad.size} values differ; the first at index {where}: "
+        f"expected {expected64[first]:.4g}, you returned {got64[first]:.4g}."
+    )
 
 
 # --------------------------------------------------------------------------
@@ -354,7 +368,7 @@ class _Exercise:
                     continue
                 try:
                     candidate = mistake.result(r.case)
-                except Exception:  # noqa: BLE001 - this wrong answer raises on this input
+                except Exception:
                     candidate = _RAISES
                 if r.status in ("raised", "type"):
                     same = candidate is _RAISES if r.status == "raised" else False
@@ -380,25 +394,41 @@ def _array_result(value, expected: np.ndarray, what: str = "result") -> CaseResu
     """
     notes = []
     if value is None:
-        return CaseResult(None, "type", None, "returned None",
-                          f"Your function returned None. Is the `return` statement missing?")
+        return CaseResult(
+            None, "type", None, "returned None", "Your function returned None. Is the `return` statement missing?"
+        )
     if value is Ellipsis:
-        return CaseResult(None, "type", None, "returned ... (the stub)",
-                          "Your function returned `...` (Ellipsis): the stub is not filled in yet. "
-                          "Replace `...` with your computation.")
+        return CaseResult(
+            None,
+            "type",
+            None,
+            "returned ... (the stub)",
+            "Your function returned `...` (Ellipsis): the stub is not filled in yet. "
+            "Replace `...` with your computation.",
+        )
     if isinstance(value, (str, bytes, dict, set)) or callable(value):
-        return CaseResult(None, "type", None, f"returned a {type(value).__name__}",
-                          f"Your function returned a {type(value).__name__}; the {what} should be a NumPy array "
-                          f"of shape {expected.shape}.")
+        return CaseResult(
+            None,
+            "type",
+            None,
+            f"returned a {type(value).__name__}",
+            f"Your function returned a {type(value).__name__}; the {what} should be a NumPy array "
+            f"of shape {expected.shape}.",
+        )
     if not isinstance(value, np.ndarray):
         try:
             converted = np.asarray(value)
-        except Exception:  # noqa: BLE001
+        except Exception:
             converted = None
         if converted is None or converted.dtype == object:
-            return CaseResult(None, "type", None, f"returned a {type(value).__name__}",
-                              f"Your function returned a {type(value).__name__}, which is not an array of numbers; "
-                              f"the {what} should be a NumPy array of shape {expected.shape}.")
+            return CaseResult(
+                None,
+                "type",
+                None,
+                f"returned a {type(value).__name__}",
+                f"Your function returned a {type(value).__name__}, which is not an array of numbers; "
+                f"the {what} should be a NumPy array of shape {expected.shape}.",
+            )
         if isinstance(value, (int, float, np.generic)):
             pass  # a single number: the shape check below says what is wrong
         else:
@@ -408,28 +438,49 @@ def _array_result(value, expected: np.ndarray, what: str = "result") -> CaseResu
             )
         value = converted
     if value.dtype.kind not in "biuf":
-        return CaseResult(None, "type", None, f"returned an array of {value.dtype}",
-                          f"Your function returned an array of dtype {value.dtype}; the {what} should hold "
-                          "real numbers (float32).")
+        return CaseResult(
+            None,
+            "type",
+            None,
+            f"returned an array of {value.dtype}",
+            f"Your function returned an array of dtype {value.dtype}; the {what} should hold real numbers (float32).",
+        )
     if value.shape != expected.shape:
-        result = CaseResult(None, "shape", value, f"wrong shape {value.shape}",
-                            f"The shape is wrong: expected {expected.shape}, you returned {value.shape}.")
+        result = CaseResult(
+            None,
+            "shape",
+            value,
+            f"wrong shape {value.shape}",
+            f"The shape is wrong: expected {expected.shape}, you returned {value.shape}.",
+        )
         result.notes = notes
         return result
     if value.dtype.kind != "f":
-        result = CaseResult(None, "dtype", value, f"wrong dtype {value.dtype}",
-                            f"The shape {value.shape} is right, but the dtype is {value.dtype}: the {what} should "
-                            f"hold real numbers (expected {expected.dtype}). True/False or whole numbers are "
-                            "not gradients.")
+        result = CaseResult(
+            None,
+            "dtype",
+            value,
+            f"wrong dtype {value.dtype}",
+            f"The shape {value.shape} is right, but the dtype is {value.dtype}: the {what} should "
+            f"hold real numbers (expected {expected.dtype}). True/False or whole numbers are "
+            "not gradients.",
+        )
         result.notes = notes
         return result
     bad = ~np.isfinite(value)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        kinds = " and ".join(k for k, present in (("NaN", np.isnan(value).any()), ("infinity", np.isinf(value).any())) if present)
-        result = CaseResult(None, "nonfinite", value, f"{kinds} in the result",
-                            f"The shape {value.shape} is right, but {int(bad.sum())} of {value.size} values are "
-                            f"{kinds} (the first at index {first}). A division by zero (0/0 gives NaN)?")
+        kinds = " and ".join(
+            k for k, present in (("NaN", np.isnan(value).any()), ("infinity", np.isinf(value).any())) if present
+        )
+        result = CaseResult(
+            None,
+            "nonfinite",
+            value,
+            f"{kinds} in the result",
+            f"The shape {value.shape} is right, but {int(bad.sum())} of {value.size} values are "
+            f"{kinds} (the first at index {first}). A division by zero (0/0 gives NaN)?",
+        )
         result.notes = notes
         return result
     return CaseResult(None, "ok", value, "", "", notes)
@@ -456,8 +507,9 @@ class _ArrayExercise(_Exercise):
             result.notes.append(note)
             return result
         result.status, result.summary = "values", "wrong values"
-        result.detail = (f"Right: the shape {result.value.shape} and a float dtype. Wrong: the values. "
-                         + _difference(result.value, case.expected))
+        result.detail = f"Right: the shape {result.value.shape} and a float dtype. Wrong: the values. " + _difference(
+            result.value, case.expected
+        )
         return result
 
 
@@ -556,9 +608,11 @@ def _real_case_or_note(make_case, what: str):
     """``(case, None)``, or ``(None, note)`` when the real inputs cannot be had here."""
     try:
         return make_case(), None
-    except Exception as exc:  # noqa: BLE001 - no model or photo: judge on the hand-made cases
-        return None, (f"Note: the real-model case ({what}) was skipped: {type(exc).__name__}: "
-                      f"{str(exc).splitlines()[0] if str(exc) else ''}")
+    except Exception as exc:
+        return None, (
+            f"Note: the real-model case ({what}) was skipped: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
+        )
 
 
 # --------------------------------------------------------------------------
@@ -576,37 +630,68 @@ class _ChannelWeights(_ArrayExercise):
     notebook = "02_grad_cam.ipynb"
     arg_names = ("gradients",)
     what = "array of channel weights"
-    hint = ("alpha_k is the average of the gradient over the h x w positions of channel k: one number per "
-            "channel, with its sign (the 1/Z sum over i and j in the formula).")
+    hint = (
+        "alpha_k is the average of the gradient over the h x w positions of channel k: one number per "
+        "channel, with its sign (the 1/Z sum over i and j in the formula)."
+    )
     mistakes = (
-        Mistake("sum", lambda c: c.args[0].sum(axis=(0, 1)),
-                "Your weights are the SUM over the h x w positions, Z = h*w times the mean. Divide by the number "
-                "of positions. (In the Grad-CAM map this constant cancels when the map is divided by its "
-                "maximum, but alpha_k itself is defined as the mean.)"),
-        Mistake("negated", lambda c: -c.args[0].mean(axis=(0, 1)),
-                "Wrong sign: your weights are the negated mean gradients. alpha_k uses dy/dA as it is; the "
-                "negated weights give the counterfactual map (notebook 05)."),
-        Mistake("max", lambda c: c.args[0].max(axis=(0, 1)),
-                "You took the largest gradient of each channel (global max pooling). Grad-CAM averages the "
-                "gradient over all positions (global average pooling)."),
-        Mistake("abs", lambda c: np.abs(c.args[0]).mean(axis=(0, 1)),
-                "You averaged the absolute values. The sign matters: a negative alpha_k says that channel k "
-                "speaks against the class."),
-        Mistake("relu", lambda c: np.maximum(c.args[0], 0).mean(axis=(0, 1)),
-                "You dropped the negative gradients before averaging. Average all of them; the ReLU of Grad-CAM "
-                "comes later, on the weighted sum of the channels."),
-        Mistake("channel_axis", lambda c: c.args[0].mean(axis=2),
-                "You averaged over the channel axis (the last one) and got one number per position. Average "
-                "over height and width instead (the first two axes): one number per channel."),
-        Mistake("height_only", lambda c: c.args[0].mean(axis=0),
-                "You averaged over the height only (one axis). Average over height AND width."),
-        Mistake("width_only", lambda c: c.args[0].mean(axis=1),
-                "You averaged over the width only (one axis). Average over height AND width."),
-        Mistake("keepdims", lambda c: c.args[0].mean(axis=(0, 1), keepdims=True),
-                "Right values, but the shape is (1, 1, K): remove the two axes of length 1 so that alpha has "
-                "shape (K,)."),
-        Mistake("everything", lambda c: np.asarray(c.args[0].mean()),
-                "You averaged over everything and got a single number. Grad-CAM needs one weight per channel."),
+        Mistake(
+            "sum",
+            lambda c: c.args[0].sum(axis=(0, 1)),
+            "Your weights are the SUM over the h x w positions, Z = h*w times the mean. Divide by the number "
+            "of positions. (In the Grad-CAM map this constant cancels when the map is divided by its "
+            "maximum, but alpha_k itself is defined as the mean.)",
+        ),
+        Mistake(
+            "negated",
+            lambda c: -c.args[0].mean(axis=(0, 1)),
+            "Wrong sign: your weights are the negated mean gradients. alpha_k uses dy/dA as it is; the "
+            "negated weights give the counterfactual map (notebook 05).",
+        ),
+        Mistake(
+            "max",
+            lambda c: c.args[0].max(axis=(0, 1)),
+            "You took the largest gradient of each channel (global max pooling). Grad-CAM averages the "
+            "gradient over all positions (global average pooling).",
+        ),
+        Mistake(
+            "abs",
+            lambda c: np.abs(c.args[0]).mean(axis=(0, 1)),
+            "You averaged the absolute values. The sign matters: a negative alpha_k says that channel k "
+            "speaks against the class.",
+        ),
+        Mistake(
+            "relu",
+            lambda c: np.maximum(c.args[0], 0).mean(axis=(0, 1)),
+            "You dropped the negative gradients before averaging. Average all of them; the ReLU of Grad-CAM "
+            "comes later, on the weighted sum of the channels.",
+        ),
+        Mistake(
+            "channel_axis",
+            lambda c: c.args[0].mean(axis=2),
+            "You averaged over the channel axis (the last one) and got one number per position. Average "
+            "over height and width instead (the first two axes): one number per channel.",
+        ),
+        Mistake(
+            "height_only",
+            lambda c: c.args[0].mean(axis=0),
+            "You averaged over the height only (one axis). Average over height AND width.",
+        ),
+        Mistake(
+            "width_only",
+            lambda c: c.args[0].mean(axis=1),
+            "You averaged over the width only (one axis). Average over height AND width.",
+        ),
+        Mistake(
+            "keepdims",
+            lambda c: c.args[0].mean(axis=(0, 1), keepdims=True),
+            "Right values, but the shape is (1, 1, K): remove the two axes of length 1 so that alpha has shape (K,).",
+        ),
+        Mistake(
+            "everything",
+            lambda c: np.asarray(c.args[0].mean()),
+            "You averaged over everything and got a single number. Grad-CAM needs one weight per channel.",
+        ),
     )
 
     def cases(self, real_model=True, classifier=None, **_):
@@ -617,18 +702,28 @@ class _ChannelWeights(_ArrayExercise):
 
         found = [
             case("2 x 3 x 4 gradients, small whole numbers", _ints((2, 3, 4), seed=1)),
-            case("a single position (1 x 1 x 3): the weights are the gradients themselves",
-                 np.array([[[0.5, -2.0, 3.0]]], np.float32)),
+            case(
+                "a single position (1 x 1 x 3): the weights are the gradients themselves",
+                np.array([[[0.5, -2.0, 3.0]]], np.float32),
+            ),
             case("3 x 2 x 5 gradients that cancel in some channels", _ints((3, 2, 5), seed=7, low=-2, high=3)),
-            case("random 7 x 7 x 32 gradients",
-                 np.random.default_rng(3).normal(0.0, 0.01, (7, 7, 32)).astype(np.float32), show_inputs=False),
+            case(
+                "random 7 x 7 x 32 gradients",
+                np.random.default_rng(3).normal(0.0, 0.01, (7, 7, 32)).astype(np.float32),
+                show_inputs=False,
+            ),
         ]
         notes = []
         if real_model:
             real, note = _real_case_or_note(
-                lambda: case("the real model: EfficientNet-Lite0, gradients of the 'tiger cat' logit at its last "
-                             "conv layer, 'chelsea' photo", _chelsea_gradients(classifier)[1], show_inputs=False),
-                "EfficientNet-Lite0")
+                lambda: case(
+                    "the real model: EfficientNet-Lite0, gradients of the 'tiger cat' logit at its last "
+                    "conv layer, 'chelsea' photo",
+                    _chelsea_gradients(classifier)[1],
+                    show_inputs=False,
+                ),
+                "EfficientNet-Lite0",
+            )
             found += [real] if real else []
             notes += [note] if note else []
         return found, notes
@@ -671,44 +766,77 @@ class _GradCamMap(_Exercise):
     title = "the Grad-CAM map"
     notebook = "02_grad_cam.ipynb"
     arg_names = ("activations", "gradients")
-    hint = ("Three steps: alpha = the mean gradient of each channel; the weighted sum of the channels "
-            "sum_k alpha_k A^k (one number per cell); ReLU, then divide by the maximum. When nothing is "
-            "positive the map is all zeros (avoid 0/0).")
+    hint = (
+        "Three steps: alpha = the mean gradient of each channel; the weighted sum of the channels "
+        "sum_k alpha_k A^k (one number per cell); ReLU, then divide by the maximum. When nothing is "
+        "positive the map is all zeros (avoid 0/0)."
+    )
     raise_hints = (
-        ("shapes", "The activations are (h, w, K) and alpha is (K,): sum over the channel axis K of "
-                   "alpha_k times A^k, which leaves (h, w)."),
-        ("broadcast", "The activations are (h, w, K) and alpha is (K,): sum over the channel axis K of "
-                      "alpha_k times A^k, which leaves (h, w)."),
+        (
+            "shapes",
+            "The activations are (h, w, K) and alpha is (K,): sum over the channel axis K of "
+            "alpha_k times A^k, which leaves (h, w).",
+        ),
+        (
+            "broadcast",
+            "The activations are (h, w, K) and alpha is (K,): sum over the channel axis K of "
+            "alpha_k times A^k, which leaves (h, w).",
+        ),
         ("unpack", "Return two things, the weights and the map: (alpha, L)."),
     )
     mistakes = (
-        Mistake("no_relu", lambda c: _cam_variant(*c.args, relu=False),
-                "Missing ReLU: your map keeps the negative cells (evidence against the class). Grad-CAM keeps "
-                "only positive evidence: set the negative cells of the weighted sum to 0 before dividing by the "
-                "maximum."),
-        Mistake("no_relu_abs", lambda c: _cam_variant(*c.args, relu=False, normalise="absmax"),
-                "Missing ReLU: your map keeps the negative cells (evidence against the class), scaled by the "
-                "largest absolute value. Set the negative cells to 0 first, then divide by the maximum."),
-        Mistake("counterfactual", lambda c: _cam_variant(*c.args, sign=-1.0),
-                "Wrong gradient sign: with -dy/dA you computed the counterfactual map (what speaks AGAINST the "
-                "class, notebook 05). Use the gradients as they are."),
-        Mistake("grad_relu", lambda c: _cam_variant(*c.args, grad_relu=True),
-                "You applied the ReLU to the gradients before averaging them. Grad-CAM averages all gradients "
-                "(negative ones included) and applies the ReLU to the weighted sum of the channels."),
-        Mistake("not_normalised", lambda c: _cam_variant(*c.args, normalise=None),
-                "Right shape and the ReLU is there, but the map is not scaled to [0, 1]: divide by its maximum "
-                "(and leave an all-zero map as zeros)."),
-        Mistake("minmax", lambda c: _cam_variant(*c.args, normalise="minmax"),
-                "You scaled with (L - min) / (max - min). Grad-CAM divides by the maximum only, so a cell keeps "
-                "the value 0 only when it has no positive evidence."),
-        Mistake("minmax_no_relu", lambda c: _cam_variant(*c.args, relu=False, normalise="minmax"),
-                "You scaled with (S - min) / (max - min) without a ReLU: the weakest cell becomes 0 even when "
-                "it holds positive evidence. Apply the ReLU, then divide by the maximum."),
-        Mistake("elementwise", lambda c: _scale_to_max(np.maximum(
-                    (c.args[0].astype(np.float64) * c.args[1].astype(np.float64)).sum(axis=2), 0)),
-                "You multiplied gradients and activations position by position (gradient x activation). "
-                "Grad-CAM first averages each channel's gradient over all positions, giving ONE weight per "
-                "channel, then weights the whole channel A^k with it."),
+        Mistake(
+            "no_relu",
+            lambda c: _cam_variant(*c.args, relu=False),
+            "Missing ReLU: your map keeps the negative cells (evidence against the class). Grad-CAM keeps "
+            "only positive evidence: set the negative cells of the weighted sum to 0 before dividing by the "
+            "maximum.",
+        ),
+        Mistake(
+            "no_relu_abs",
+            lambda c: _cam_variant(*c.args, relu=False, normalise="absmax"),
+            "Missing ReLU: your map keeps the negative cells (evidence against the class), scaled by the "
+            "largest absolute value. Set the negative cells to 0 first, then divide by the maximum.",
+        ),
+        Mistake(
+            "counterfactual",
+            lambda c: _cam_variant(*c.args, sign=-1.0),
+            "Wrong gradient sign: with -dy/dA you computed the counterfactual map (what speaks AGAINST the "
+            "class, notebook 05). Use the gradients as they are.",
+        ),
+        Mistake(
+            "grad_relu",
+            lambda c: _cam_variant(*c.args, grad_relu=True),
+            "You applied the ReLU to the gradients before averaging them. Grad-CAM averages all gradients "
+            "(negative ones included) and applies the ReLU to the weighted sum of the channels.",
+        ),
+        Mistake(
+            "not_normalised",
+            lambda c: _cam_variant(*c.args, normalise=None),
+            "Right shape and the ReLU is there, but the map is not scaled to [0, 1]: divide by its maximum "
+            "(and leave an all-zero map as zeros).",
+        ),
+        Mistake(
+            "minmax",
+            lambda c: _cam_variant(*c.args, normalise="minmax"),
+            "You scaled with (L - min) / (max - min). Grad-CAM divides by the maximum only, so a cell keeps "
+            "the value 0 only when it has no positive evidence.",
+        ),
+        Mistake(
+            "minmax_no_relu",
+            lambda c: _cam_variant(*c.args, relu=False, normalise="minmax"),
+            "You scaled with (S - min) / (max - min) without a ReLU: the weakest cell becomes 0 even when "
+            "it holds positive evidence. Apply the ReLU, then divide by the maximum.",
+        ),
+        Mistake(
+            "elementwise",
+            lambda c: _scale_to_max(
+                np.maximum((c.args[0].astype(np.float64) * c.args[1].astype(np.float64)).sum(axis=2), 0)
+            ),
+            "You multiplied gradients and activations position by position (gradient x activation). "
+            "Grad-CAM first averages each channel's gradient over all positions, giving ONE weight per "
+            "channel, then weights the whole channel A^k with it.",
+        ),
     )
 
     def comparable(self, value):
@@ -728,17 +856,27 @@ class _GradCamMap(_Exercise):
         found = [
             case("2 x 2 cells, 2 channels: one cell of the weighted sum is negative", a, g),
             case("3 x 4 cells, 3 channels", np.abs(_ints((3, 4, 3), seed=5)), _ints((3, 4, 3), seed=6)),
-            case("nothing speaks for the class (every cell of the weighted sum < 0): the map is all zeros",
-                 np.abs(_ints((2, 3, 2), seed=8, low=1, high=4)), -np.abs(_ints((2, 3, 2), seed=9, low=1, high=3))),
-            case("every cell positive (the ReLU changes nothing)", positive,
-                 np.abs(_ints((4, 3, 3), seed=12, low=1, high=4))),
+            case(
+                "nothing speaks for the class (every cell of the weighted sum < 0): the map is all zeros",
+                np.abs(_ints((2, 3, 2), seed=8, low=1, high=4)),
+                -np.abs(_ints((2, 3, 2), seed=9, low=1, high=3)),
+            ),
+            case(
+                "every cell positive (the ReLU changes nothing)",
+                positive,
+                np.abs(_ints((4, 3, 3), seed=12, low=1, high=4)),
+            ),
         ]
         notes = []
         if real_model:
             real, note = _real_case_or_note(
-                lambda: case("the real model: EfficientNet-Lite0 at its last conv layer, 'tiger cat', 'chelsea' "
-                             "photo", *_chelsea_gradients(classifier), show_inputs=False),
-                "EfficientNet-Lite0")
+                lambda: case(
+                    "the real model: EfficientNet-Lite0 at its last conv layer, 'tiger cat', 'chelsea' photo",
+                    *_chelsea_gradients(classifier),
+                    show_inputs=False,
+                ),
+                "EfficientNet-Lite0",
+            )
             found += [real] if real else []
             notes += [note] if note else []
         return found, notes
@@ -747,17 +885,32 @@ class _GradCamMap(_Exercise):
         weights_expected, map_expected = case.expected
         if isinstance(value, np.ndarray) or not isinstance(value, (tuple, list)):
             if isinstance(value, np.ndarray) and value.shape == map_expected.shape:
-                return CaseResult(case, "type", None, "returned only the map",
-                                  "Your function returned one array, of the map's shape. Return two things: "
-                                  "the weights and the map, as (alpha, L).")
+                return CaseResult(
+                    case,
+                    "type",
+                    None,
+                    "returned only the map",
+                    "Your function returned one array, of the map's shape. Return two things: "
+                    "the weights and the map, as (alpha, L).",
+                )
             first = _array_result(value, map_expected, "map")
-            detail = first.detail if first.status == "type" else (
-                f"Your function returned {_show(np.asarray(value)) if first.value is not None else type(value).__name__}. "
-                "Return two things: the weights and the map, as (alpha, L).")
+            detail = (
+                first.detail
+                if first.status == "type"
+                else (
+                    f"Your function returned {_show(np.asarray(value)) if first.value is not None else type(value).__name__}. "
+                    "Return two things: the weights and the map, as (alpha, L)."
+                )
+            )
             return CaseResult(case, "type", None, "not a pair (alpha, L)", detail)
         if len(value) not in (2, 3):
-            return CaseResult(case, "type", None, f"a {type(value).__name__} of {len(value)} items",
-                              f"Your function returned {len(value)} things; return two: (alpha, L).")
+            return CaseResult(
+                case,
+                "type",
+                None,
+                f"a {type(value).__name__} of {len(value)} items",
+                f"Your function returned {len(value)} things; return two: (alpha, L).",
+            )
         weights, heatmap = value[0], value[1]
         result = _array_result(heatmap, map_expected, "map")
         result.case = case
@@ -772,12 +925,18 @@ class _GradCamMap(_Exercise):
         map_ok = _close(heatmap, map_expected)
         if not map_ok:
             result.status, result.summary = "values", "wrong map"
-            result.detail = ("Right: the map's shape and dtype. Wrong: its values. " + _difference(heatmap, map_expected))
+            result.detail = "Right: the map's shape and dtype. Wrong: its values. " + _difference(heatmap, map_expected)
             result.value = (weight_result.value, heatmap)
             return result
         if weight_result.status != "ok":
-            return CaseResult(case, weight_result.status, (None, heatmap), "map right, alpha: " + weight_result.summary,
-                              "Your map is right. Your weights alpha are not: " + weight_result.detail, notes)
+            return CaseResult(
+                case,
+                weight_result.status,
+                (None, heatmap),
+                "map right, alpha: " + weight_result.summary,
+                "Your map is right. Your weights alpha are not: " + weight_result.detail,
+                notes,
+            )
         weights = weight_result.value
         result.value = (weights, heatmap)
         result.notes = notes
@@ -788,11 +947,18 @@ class _GradCamMap(_Exercise):
             result.notes.append(
                 "Note: your alpha is the SUM of the gradients over the positions, not their mean (Z = h*w "
                 "times larger). Your map is still right: dividing by the maximum cancels any positive constant "
-                "factor. The Grad-CAM paper defines alpha as the mean (1/Z times the sum), as helpers does.")
+                "factor. The Grad-CAM paper defines alpha as the mean (1/Z times the sum), as helpers does."
+            )
             return result
-        return CaseResult(case, "values", (weights, heatmap), "map right, alpha wrong",
-                          "Your map is right, but your weights alpha are not the mean gradient of each channel. "
-                          + _difference(weights, weights_expected), notes)
+        return CaseResult(
+            case,
+            "values",
+            (weights, heatmap),
+            "map right, alpha wrong",
+            "Your map is right, but your weights alpha are not the mean gradient of each channel. "
+            + _difference(weights, weights_expected),
+            notes,
+        )
 
     def show_expected(self, case):
         return f"alpha: {_show(case.expected[0])}\n  L: {_show(case.expected[1])}"
@@ -829,37 +995,66 @@ class _GuidedReluGradient(_ArrayExercise):
     notebook = "03_guided_backprop.ipynb"
     arg_names = ("x", "upstream")
     what = "gradient"
-    hint = ("A ReLU passes the gradient from above (upstream) down to its input only where two things hold: "
-            "the unit was on in the forward pass (x > 0) and the gradient from above is positive. Everywhere "
-            "else it passes 0.")
+    hint = (
+        "A ReLU passes the gradient from above (upstream) down to its input only where two things hold: "
+        "the unit was on in the forward pass (x > 0) and the gradient from above is positive. Everywhere "
+        "else it passes 0."
+    )
     mistakes = (
-        Mistake("plain", lambda c: c.args[1] * (c.args[0] > 0),
-                "You kept only the forward mask [x > 0]: that is plain backpropagation through a ReLU. Guided "
-                "backprop also needs the backward mask [upstream > 0], so negative gradients from above are "
-                "blocked too."),
-        Mistake("deconvnet", lambda c: c.args[1] * (c.args[1] > 0),
-                "You kept only the backward mask [upstream > 0]: that is the 'deconvnet' rule (Zeiler & Fergus). "
-                "Guided backprop also needs the forward mask [x > 0]: no gradient where the unit was off."),
-        Mistake("negated", lambda c: -_reference_guided_relu_gradient(*c.args),
-                "Wrong gradient sign: your result is the right one times -1. Pass the upstream gradient on as "
-                "it is, without negating it."),
-        Mistake("at_zero", lambda c: c.args[1] * (c.args[0] >= 0) * (c.args[1] > 0),
-                "Almost: your result differs only where x == 0. A ReLU's output does not move when x is exactly "
-                "0 moves a little to the left, and its gradient there is taken as 0: use x > 0, not x >= 0."),
-        Mistake("either", lambda c: c.args[1] * ((c.args[0] > 0) | (c.args[1] > 0)),
-                "You let the gradient through where EITHER condition holds. Guided backprop needs BOTH: x > 0 "
-                "and upstream > 0."),
-        Mistake("masked_x", lambda c: c.args[0] * ((c.args[0] > 0) & (c.args[1] > 0)),
-                "You multiplied the forward input x by the masks. What flows down is the upstream gradient, "
-                "masked: the masks decide where it passes, x only decides the forward mask."),
-        Mistake("mask_only", lambda c: ((c.args[0] > 0) & (c.args[1] > 0)).astype(np.float32),
-                "You returned the mask itself (1 where the gradient passes, 0 elsewhere). Multiply the upstream "
-                "gradient by it."),
-        Mistake("forward", lambda c: np.maximum(c.args[0], 0),
-                "You returned ReLU(x), the forward output. The exercise asks for the gradient passed DOWN to x."),
-        Mistake("times_x", lambda c: c.args[1] * c.args[0] * ((c.args[0] > 0) & (c.args[1] > 0)),
-                "You multiplied by x as well. The ReLU's slope is 1 where it is on, so the gradient passes "
-                "unchanged (masked), not scaled by x."),
+        Mistake(
+            "plain",
+            lambda c: c.args[1] * (c.args[0] > 0),
+            "You kept only the forward mask [x > 0]: that is plain backpropagation through a ReLU. Guided "
+            "backprop also needs the backward mask [upstream > 0], so negative gradients from above are "
+            "blocked too.",
+        ),
+        Mistake(
+            "deconvnet",
+            lambda c: c.args[1] * (c.args[1] > 0),
+            "You kept only the backward mask [upstream > 0]: that is the 'deconvnet' rule (Zeiler & Fergus). "
+            "Guided backprop also needs the forward mask [x > 0]: no gradient where the unit was off.",
+        ),
+        Mistake(
+            "negated",
+            lambda c: -_reference_guided_relu_gradient(*c.args),
+            "Wrong gradient sign: your result is the right one times -1. Pass the upstream gradient on as "
+            "it is, without negating it.",
+        ),
+        Mistake(
+            "at_zero",
+            lambda c: c.args[1] * (c.args[0] >= 0) * (c.args[1] > 0),
+            "Almost: your result differs only where x == 0. A ReLU's output does not move when x is exactly "
+            "0 moves a little to the left, and its gradient there is taken as 0: use x > 0, not x >= 0.",
+        ),
+        Mistake(
+            "either",
+            lambda c: c.args[1] * ((c.args[0] > 0) | (c.args[1] > 0)),
+            "You let the gradient through where EITHER condition holds. Guided backprop needs BOTH: x > 0 "
+            "and upstream > 0.",
+        ),
+        Mistake(
+            "masked_x",
+            lambda c: c.args[0] * ((c.args[0] > 0) & (c.args[1] > 0)),
+            "You multiplied the forward input x by the masks. What flows down is the upstream gradient, "
+            "masked: the masks decide where it passes, x only decides the forward mask.",
+        ),
+        Mistake(
+            "mask_only",
+            lambda c: ((c.args[0] > 0) & (c.args[1] > 0)).astype(np.float32),
+            "You returned the mask itself (1 where the gradient passes, 0 elsewhere). Multiply the upstream "
+            "gradient by it.",
+        ),
+        Mistake(
+            "forward",
+            lambda c: np.maximum(c.args[0], 0),
+            "You returned ReLU(x), the forward output. The exercise asks for the gradient passed DOWN to x.",
+        ),
+        Mistake(
+            "times_x",
+            lambda c: c.args[1] * c.args[0] * ((c.args[0] > 0) & (c.args[1] > 0)),
+            "You multiplied by x as well. The ReLU's slope is 1 where it is on, so the gradient passes "
+            "unchanged (masked), not scaled by x.",
+        ),
     )
 
     def cases(self, real_model=True, classifier=None, **_):
@@ -872,22 +1067,34 @@ class _GuidedReluGradient(_ArrayExercise):
         big_up = rng.normal(size=(4, 5, 6)).astype(np.float32)
         found = [
             case("notebook 03's example: 5 units", [-2.0, -0.5, 0.5, 2.0, 3.0], [1.0, 1.0, 1.0, -1.0, 0.5]),
-            case("3 x 4 values with zeros in x and in the upstream gradient",
-                 [[0.0, 1.5, -1.0, 2.0], [0.0, -0.5, 0.0, 3.0], [1.0, 2.0, -2.0, 0.5]],
-                 [[2.0, 0.0, 1.0, -3.0], [-1.0, 4.0, 0.0, 2.0], [0.5, -0.5, 1.5, 1.0]]),
-            case("every unit on (x > 0), the gradient from above of both signs",
-                 [[0.5, 1.0, 2.0], [3.0, 0.25, 4.0]], [[1.0, -2.0, 3.0], [-0.5, 2.5, -1.0]]),
-            case("the gradient from above is negative everywhere: nothing passes",
-                 [[1.0, -1.0], [2.0, 0.5]], [[-1.0, -2.0], [-0.5, -3.0]]),
+            case(
+                "3 x 4 values with zeros in x and in the upstream gradient",
+                [[0.0, 1.5, -1.0, 2.0], [0.0, -0.5, 0.0, 3.0], [1.0, 2.0, -2.0, 0.5]],
+                [[2.0, 0.0, 1.0, -3.0], [-1.0, 4.0, 0.0, 2.0], [0.5, -0.5, 1.5, 1.0]],
+            ),
+            case(
+                "every unit on (x > 0), the gradient from above of both signs",
+                [[0.5, 1.0, 2.0], [3.0, 0.25, 4.0]],
+                [[1.0, -2.0, 3.0], [-0.5, 2.5, -1.0]],
+            ),
+            case(
+                "the gradient from above is negative everywhere: nothing passes",
+                [[1.0, -1.0], [2.0, 0.5]],
+                [[-1.0, -2.0], [-0.5, -3.0]],
+            ),
             case("random 4 x 5 x 6 values", big_x, big_up, show_inputs=False),
         ]
         notes = []
         if real_model:
             real, note = _real_case_or_note(
-                lambda: case("the real model: the input of EfficientNet-Lite0's last activation and the 'tiger cat' "
-                             "gradient arriving at its output, 'chelsea' photo", *_chelsea_relu_inputs(classifier),
-                             show_inputs=False),
-                "EfficientNet-Lite0")
+                lambda: case(
+                    "the real model: the input of EfficientNet-Lite0's last activation and the 'tiger cat' "
+                    "gradient arriving at its output, 'chelsea' photo",
+                    *_chelsea_relu_inputs(classifier),
+                    show_inputs=False,
+                ),
+                "EfficientNet-Lite0",
+            )
             found += [real] if real else []
             notes += [note] if note else []
         return found, notes
@@ -909,37 +1116,72 @@ class _GuidedGradCam(_ArrayExercise):
     notebook = "04_guided_grad_cam.ipynb"
     arg_names = ("guided", "cam")
     what = "Guided Grad-CAM picture"
-    hint = ("Guided Grad-CAM is the pixel-by-pixel product of the guided backprop picture and the upsampled "
-            "Grad-CAM map; each of the three colour channels is multiplied by the same map value.")
+    hint = (
+        "Guided Grad-CAM is the pixel-by-pixel product of the guided backprop picture and the upsampled "
+        "Grad-CAM map; each of the three colour channels is multiplied by the same map value."
+    )
     raise_hints = (
-        ("broadcast", "The guided picture has shape (H, W, 3) and cam (H, W). NumPy lines shapes up from the "
-                      "right, so give cam a third axis of length 1: then it multiplies all three colour channels."),
+        (
+            "broadcast",
+            "The guided picture has shape (H, W, 3) and cam (H, W). NumPy lines shapes up from the "
+            "right, so give cam a third axis of length 1: then it multiplies all three colour channels.",
+        ),
     )
     mistakes = (
-        Mistake("no_channel_axis", lambda c: c.args[0] * c.args[1],
-                "NumPy lined cam's axes up with the LAST two axes of the picture (width and colour), not with "
-                "height and width: with a square 3 x 3 map this runs without complaint and gives a wrong "
-                "product. Give cam a third axis of length 1."),
-        Mistake("sum", lambda c: c.args[0] + c.args[1][..., None],
-                "You added the two. Guided Grad-CAM MULTIPLIES them: where Grad-CAM is 0 the detail must vanish."),
-        Mistake("abs", lambda c: np.abs(c.args[0]) * c.args[1][..., None],
-                "You took the absolute value of the guided gradients. Keep their signs: the product is drawn "
-                "like a gradient (grey = 0, lighter and darker = positive and negative)."),
-        Mistake("relu", lambda c: np.maximum(c.args[0], 0) * c.args[1][..., None],
-                "You dropped the negative guided gradients. Multiply the gradients as they are."),
-        Mistake("inverted", lambda c: c.args[0] * (1 - c.args[1])[..., None],
-                "You multiplied by 1 - cam, which keeps the detail where Grad-CAM finds NO evidence. Multiply "
-                "by the map itself."),
-        Mistake("negated", lambda c: -_reference_guided_grad_cam(*c.args),
-                "Wrong sign: your picture is the right one times -1."),
-        Mistake("channel_mean", lambda c: (c.args[0] * c.args[1][..., None]).mean(axis=-1),
-                "You averaged over the colour channels: the result should keep all three, shape (H, W, 3)."),
-        Mistake("channel_sum", lambda c: (c.args[0] * c.args[1][..., None]).sum(axis=-1),
-                "You summed over the colour channels: the result should keep all three, shape (H, W, 3)."),
-        Mistake("first_channel", lambda c: c.args[0][..., 0] * c.args[1],
-                "You used only the first colour channel: the result should keep all three, shape (H, W, 3)."),
-        Mistake("cam_only", lambda c: np.repeat(c.args[1][..., None], 3, axis=-1),
-                "You returned the Grad-CAM map (copied to three channels); multiply the guided gradients by it."),
+        Mistake(
+            "no_channel_axis",
+            lambda c: c.args[0] * c.args[1],
+            "NumPy lined cam's axes up with the LAST two axes of the picture (width and colour), not with "
+            "height and width: with a square 3 x 3 map this runs without complaint and gives a wrong "
+            "product. Give cam a third axis of length 1.",
+        ),
+        Mistake(
+            "sum",
+            lambda c: c.args[0] + c.args[1][..., None],
+            "You added the two. Guided Grad-CAM MULTIPLIES them: where Grad-CAM is 0 the detail must vanish.",
+        ),
+        Mistake(
+            "abs",
+            lambda c: np.abs(c.args[0]) * c.args[1][..., None],
+            "You took the absolute value of the guided gradients. Keep their signs: the product is drawn "
+            "like a gradient (grey = 0, lighter and darker = positive and negative).",
+        ),
+        Mistake(
+            "relu",
+            lambda c: np.maximum(c.args[0], 0) * c.args[1][..., None],
+            "You dropped the negative guided gradients. Multiply the gradients as they are.",
+        ),
+        Mistake(
+            "inverted",
+            lambda c: c.args[0] * (1 - c.args[1])[..., None],
+            "You multiplied by 1 - cam, which keeps the detail where Grad-CAM finds NO evidence. Multiply "
+            "by the map itself.",
+        ),
+        Mistake(
+            "negated",
+            lambda c: -_reference_guided_grad_cam(*c.args),
+            "Wrong sign: your picture is the right one times -1.",
+        ),
+        Mistake(
+            "channel_mean",
+            lambda c: (c.args[0] * c.args[1][..., None]).mean(axis=-1),
+            "You averaged over the colour channels: the result should keep all three, shape (H, W, 3).",
+        ),
+        Mistake(
+            "channel_sum",
+            lambda c: (c.args[0] * c.args[1][..., None]).sum(axis=-1),
+            "You summed over the colour channels: the result should keep all three, shape (H, W, 3).",
+        ),
+        Mistake(
+            "first_channel",
+            lambda c: c.args[0][..., 0] * c.args[1],
+            "You used only the first colour channel: the result should keep all three, shape (H, W, 3).",
+        ),
+        Mistake(
+            "cam_only",
+            lambda c: np.repeat(c.args[1][..., None], 3, axis=-1),
+            "You returned the Grad-CAM map (copied to three channels); multiply the guided gradients by it.",
+        ),
     )
 
     def equivalent(self, value, case):
@@ -949,9 +1191,11 @@ class _GuidedGradCam(_ArrayExercise):
             return None
         factor = float((value.astype(np.float64) * expected).sum()) / energy
         if factor > 0 and not np.isclose(factor, 1.0, rtol=1e-3) and _close(value, factor * expected):
-            return ("Note: your picture is the product times a positive constant. It looks the same "
-                    "(viz.gradient_image rescales every picture), so it is accepted; the definition of Guided "
-                    "Grad-CAM is the plain product.")
+            return (
+                "Note: your picture is the product times a positive constant. It looks the same "
+                "(viz.gradient_image rescales every picture), so it is accepted; the definition of Guided "
+                "Grad-CAM is the plain product."
+            )
         return None
 
     def cases(self, real_model=True, classifier=None, **_):
@@ -961,20 +1205,28 @@ class _GuidedGradCam(_ArrayExercise):
 
         rng = np.random.default_rng(31)
         found = [
-            case("2 x 3 pixels, the map from 0 to 1", _ints((2, 3, 3), seed=2),
-                 [[0.0, 0.5, 1.0], [1.0, 0.25, 0.0]]),
-            case("a square 3 x 3 picture", _ints((3, 3, 3), seed=4),
-                 [[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.25, 0.5, 1.0]]),
-            case("an empty Grad-CAM map (all zeros): nothing is left", _ints((2, 2, 3), seed=6),
-                 np.zeros((2, 2), np.float32)),
+            case("2 x 3 pixels, the map from 0 to 1", _ints((2, 3, 3), seed=2), [[0.0, 0.5, 1.0], [1.0, 0.25, 0.0]]),
+            case(
+                "a square 3 x 3 picture", _ints((3, 3, 3), seed=4), [[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.25, 0.5, 1.0]]
+            ),
+            case(
+                "an empty Grad-CAM map (all zeros): nothing is left",
+                _ints((2, 2, 3), seed=6),
+                np.zeros((2, 2), np.float32),
+            ),
             case("random 5 x 4 pixels", rng.normal(size=(5, 4, 3)), rng.uniform(size=(5, 4)), show_inputs=False),
         ]
         notes = []
         if real_model:
+
             def real():
                 guided, cam, _ = _chelsea_guided(classifier)
-                return case("the real model: EfficientNet-Lite0, 'tiger cat', 'chelsea' photo (224 x 224)",
-                            guided, cam, show_inputs=False)
+                return case(
+                    "the real model: EfficientNet-Lite0, 'tiger cat', 'chelsea' photo (224 x 224)",
+                    guided,
+                    cam,
+                    show_inputs=False,
+                )
 
             made, note = _real_case_or_note(real, "EfficientNet-Lite0")
             found += [made] if made else []
@@ -1019,8 +1271,13 @@ def _swapped_shares(explanations, box):
 def _nan_shares(explanations, box):
     x0, y0, x1, y1 = box
     with np.errstate(invalid="ignore", divide="ignore"):
-        return [float(np.asarray(e["gradcam"].map, np.float64)[y0:y1, x0:x1].sum()
-                      / np.asarray(e["gradcam"].map, np.float64).sum()) for e in explanations]
+        return [
+            float(
+                np.asarray(e["gradcam"].map, np.float64)[y0:y1, x0:x1].sum()
+                / np.asarray(e["gradcam"].map, np.float64).sum()
+            )
+            for e in explanations
+        ]
 
 
 def _class_for_region_reference(explanations, box) -> int:
@@ -1032,30 +1289,52 @@ class _ClassForRegion(_Exercise):
     title = "the class whose Grad-CAM covers a region"
     notebook = "05_class_discrimination.ipynb"
     arg_names = ("explanations", "box")
-    hint = ("For each class, compute the share of its Grad-CAM map's total that lies inside the box "
-            "(map[y0:y1, x0:x1], rows are y); return the class_index of the class with the largest share. "
-            "An empty map (all zeros) has share 0.")
+    hint = (
+        "For each class, compute the share of its Grad-CAM map's total that lies inside the box "
+        "(map[y0:y1, x0:x1], rows are y); return the class_index of the class with the largest share. "
+        "An empty map (all zeros) has share 0."
+    )
     mistakes = (
-        Mistake("position", lambda c: int(np.argmax(_shares(*c.args))),
-                "You returned the POSITION of the best class in the list, not its ImageNet class index: read "
-                "explanation['gradcam'].class_index."),
-        Mistake("most_probable", lambda c: int(max(c.args[0], key=lambda e: e["gradcam"].probability)["gradcam"].class_index),
-                "You returned the most probable class, whatever the box. The question is which class's map "
-                "covers the region."),
-        Mistake("raw_mass", lambda c: _index_of(c.args[0], _raw_mass(*c.args)),
-                "You compared the total of each map inside the box. A map that is bright everywhere wins that "
-                "way without pointing at the region. Compare the SHARE of each map's total that lies inside "
-                "the box."),
-        Mistake("swapped", lambda c: _index_of(c.args[0], _swapped_shares(*c.args)),
-                "x and y are swapped: a map is indexed [row, column] = [y, x], so the box is "
-                "map[y0:y1, x0:x1]."),
-        Mistake("argmin", lambda c: _index_of(c.args[0], -np.asarray(_shares(*c.args))),
-                "You returned the class with the SMALLEST share in the box; the task asks for the largest."),
-        Mistake("nan", lambda c: _index_of(c.args[0], _nan_shares(*c.args)),
-                "One of the maps is empty (all zeros): its share is 0/0 = NaN, and NaN wins np.argmax (and "
-                "confuses max). Give an empty map the share 0."),
-        Mistake("whole_map", lambda c: _index_of(c.args[0], [float(np.sum(e["gradcam"].map)) for e in c.args[0]]),
-                "You compared whole maps, ignoring the box. Only what lies inside the box counts."),
+        Mistake(
+            "position",
+            lambda c: int(np.argmax(_shares(*c.args))),
+            "You returned the POSITION of the best class in the list, not its ImageNet class index: read "
+            "explanation['gradcam'].class_index.",
+        ),
+        Mistake(
+            "most_probable",
+            lambda c: int(max(c.args[0], key=lambda e: e["gradcam"].probability)["gradcam"].class_index),
+            "You returned the most probable class, whatever the box. The question is which class's map "
+            "covers the region.",
+        ),
+        Mistake(
+            "raw_mass",
+            lambda c: _index_of(c.args[0], _raw_mass(*c.args)),
+            "You compared the total of each map inside the box. A map that is bright everywhere wins that "
+            "way without pointing at the region. Compare the SHARE of each map's total that lies inside "
+            "the box.",
+        ),
+        Mistake(
+            "swapped",
+            lambda c: _index_of(c.args[0], _swapped_shares(*c.args)),
+            "x and y are swapped: a map is indexed [row, column] = [y, x], so the box is map[y0:y1, x0:x1].",
+        ),
+        Mistake(
+            "argmin",
+            lambda c: _index_of(c.args[0], -np.asarray(_shares(*c.args))),
+            "You returned the class with the SMALLEST share in the box; the task asks for the largest.",
+        ),
+        Mistake(
+            "nan",
+            lambda c: _index_of(c.args[0], _nan_shares(*c.args)),
+            "One of the maps is empty (all zeros): its share is 0/0 = NaN, and NaN wins np.argmax (and "
+            "confuses max). Give an empty map the share 0.",
+        ),
+        Mistake(
+            "whole_map",
+            lambda c: _index_of(c.args[0], [float(np.sum(e["gradcam"].map)) for e in c.args[0]]),
+            "You compared whole maps, ignoring the box. Only what lies inside the box counts.",
+        ),
     )
 
     def matches(self, got, candidate) -> bool:
@@ -1071,9 +1350,17 @@ class _ClassForRegion(_Exercise):
             heatmap = np.asarray(heatmap, np.float32)
             from .imagenet import pretty
 
-            return {"gradcam": Explanation(method="gradcam", class_index=index, class_name=pretty(names[index]),
-                                           probability=probability, logit=float(np.log(probability)),
-                                           map=heatmap, empty=not heatmap.any())}
+            return {
+                "gradcam": Explanation(
+                    method="gradcam",
+                    class_index=index,
+                    class_name=pretty(names[index]),
+                    probability=probability,
+                    logit=float(np.log(probability)),
+                    map=heatmap,
+                    empty=not heatmap.any(),
+                )
+            }
 
         def blob(y, x, h=6, w=8, size=1.5):
             ys, xs = np.mgrid[0:h, 0:w]
@@ -1083,31 +1370,57 @@ class _ClassForRegion(_Exercise):
             box = tuple(int(v) for v in box)
             return Case(description, (explanations, box), _class_for_region_reference(explanations, box), **kw)
 
-        corners = [explanation(281, 0.5, _scale_to_max(blob(4.5, 1))), explanation(243, 0.3, _scale_to_max(blob(0.5, 6.5))),
-                   explanation(7, 0.2, _scale_to_max(blob(5, 7)))]
-        diffuse = [explanation(285, 0.6, np.full((6, 8), 1.0)), explanation(282, 0.4, _scale_to_max(blob(2, 2, size=0.8)))]
-        wide = [explanation(1, 0.45, _scale_to_max(blob(1, 6, size=1.0))), explanation(2, 0.35, _scale_to_max(blob(5, 1, size=1.0))),
-                explanation(3, 0.2, _scale_to_max(blob(4, 3, size=1.0)))]
-        empty = [explanation(100, 0.7, np.zeros((6, 8))), explanation(200, 0.2, _scale_to_max(blob(3, 6))),
-                 explanation(300, 0.1, _scale_to_max(blob(3, 1)))]
+        corners = [
+            explanation(281, 0.5, _scale_to_max(blob(4.5, 1))),
+            explanation(243, 0.3, _scale_to_max(blob(0.5, 6.5))),
+            explanation(7, 0.2, _scale_to_max(blob(5, 7))),
+        ]
+        diffuse = [
+            explanation(285, 0.6, np.full((6, 8), 1.0)),
+            explanation(282, 0.4, _scale_to_max(blob(2, 2, size=0.8))),
+        ]
+        wide = [
+            explanation(1, 0.45, _scale_to_max(blob(1, 6, size=1.0))),
+            explanation(2, 0.35, _scale_to_max(blob(5, 1, size=1.0))),
+            explanation(3, 0.2, _scale_to_max(blob(4, 3, size=1.0))),
+        ]
+        empty = [
+            explanation(100, 0.7, np.zeros((6, 8))),
+            explanation(200, 0.2, _scale_to_max(blob(3, 6))),
+            explanation(300, 0.1, _scale_to_max(blob(3, 1))),
+        ]
         found = [
-            case("three classes, each map bright in another corner; the box is the top-right corner",
-                 corners, (5, 0, 8, 2)),
+            case(
+                "three classes, each map bright in another corner; the box is the top-right corner",
+                corners,
+                (5, 0, 8, 2),
+            ),
             case("a map bright everywhere against a map focused on the box", diffuse, (0, 0, 4, 4)),
             case("a wide, short box (x from 4 to 8, y from 0 to 2) on maps of 6 x 8 cells", wide, (4, 0, 8, 2)),
             case("one map is empty (all zeros)", empty, (4, 1, 8, 5)),
         ]
         notes = []
         if real_model:
+
             def real():
                 explanations, (photo_h, photo_w), (map_h, map_w) = _cat_dog_top5(classifier, image)
                 made = []
                 for label, (x0, y0, x1, y1) in (("the dog", (215, 20, 475, 300)), ("the cat", (125, 300, 570, 480))):
-                    box = (round(x0 * map_w / photo_w), round(y0 * map_h / photo_h),
-                           round(x1 * map_w / photo_w), round(y1 * map_h / photo_h))
+                    box = (
+                        round(x0 * map_w / photo_w),
+                        round(y0 * map_h / photo_h),
+                        round(x1 * map_w / photo_w),
+                        round(y1 * map_h / photo_h),
+                    )
                     kept = [{"gradcam": e["gradcam"]} for e in explanations]
-                    made.append(case(f"the real model: EfficientNet-Lite0's top-5 classes on 'cat_dog', box around "
-                                     f"{label}", kept, box, show_inputs=False))
+                    made.append(
+                        case(
+                            f"the real model: EfficientNet-Lite0's top-5 classes on 'cat_dog', box around {label}",
+                            kept,
+                            box,
+                            show_inputs=False,
+                        )
+                    )
                 return made
 
             made, note = _real_case_or_note(real, "EfficientNet-Lite0 on 'cat_dog'")
@@ -1116,47 +1429,82 @@ class _ClassForRegion(_Exercise):
         return found, notes
 
     def judge(self, value, case: Case) -> CaseResult:
-        explanations, box = case.args
+        explanations, _box = case.args
         expected = case.expected
         by_index = {int(e["gradcam"].class_index): e["gradcam"] for e in explanations}
         if value is None or value is Ellipsis:
-            word = "None. Is the `return` statement missing?" if value is None else \
-                "`...` (Ellipsis): the stub is not filled in yet."
-            return CaseResult(case, "type", None, "returned " + ("None" if value is None else "..."),
-                              "Your function returned " + word)
+            word = (
+                "None. Is the `return` statement missing?"
+                if value is None
+                else "`...` (Ellipsis): the stub is not filled in yet."
+            )
+            return CaseResult(
+                case, "type", None, "returned " + ("None" if value is None else "..."), "Your function returned " + word
+            )
         if isinstance(value, str):
             if value.strip().lower().replace("_", " ") == by_index[expected].class_name.lower().replace("_", " "):
-                return CaseResult(case, "ok", expected, "", "", [
-                    "Note: your function returned the class NAME; it names the right class, so it is accepted. "
-                    "The exercise asks for the class index (explanation['gradcam'].class_index)."])
-            return CaseResult(case, "type", None, "returned a str",
-                              f"Your function returned the string {value!r}; return the class index, an int.")
+                return CaseResult(
+                    case,
+                    "ok",
+                    expected,
+                    "",
+                    "",
+                    [
+                        "Note: your function returned the class NAME; it names the right class, so it is accepted. "
+                        "The exercise asks for the class index (explanation['gradcam'].class_index)."
+                    ],
+                )
+            return CaseResult(
+                case,
+                "type",
+                None,
+                "returned a str",
+                f"Your function returned the string {value!r}; return the class index, an int.",
+            )
         if isinstance(value, dict) or dataclasses.is_dataclass(value):
-            return CaseResult(case, "type", None, f"returned a {type(value).__name__}",
-                              f"Your function returned a {type(value).__name__}; return just the class index "
-                              "(an int): explanation['gradcam'].class_index.")
+            return CaseResult(
+                case,
+                "type",
+                None,
+                f"returned a {type(value).__name__}",
+                f"Your function returned a {type(value).__name__}; return just the class index "
+                "(an int): explanation['gradcam'].class_index.",
+            )
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iu":
                 value = int(value.reshape(()))
             else:
-                return CaseResult(case, "type", None, f"returned a {type(value).__name__}",
-                                  f"Your function returned {value!r} ({type(value).__name__}); return the class "
-                                  "index, an int.")
+                return CaseResult(
+                    case,
+                    "type",
+                    None,
+                    f"returned a {type(value).__name__}",
+                    f"Your function returned {value!r} ({type(value).__name__}); return the class index, an int.",
+                )
         value = int(value)
         if value == expected:
             return CaseResult(case, "ok", value)
-        return CaseResult(case, "values", value, "wrong class",
-                          f"Expected class {expected} ('{by_index[expected].class_name}'); you returned {value}"
-                          + (f" ('{by_index[value].class_name}')." if value in by_index else
-                             ", which is not the class_index of any of the explanations given."))
+        return CaseResult(
+            case,
+            "values",
+            value,
+            "wrong class",
+            f"Expected class {expected} ('{by_index[expected].class_name}'); you returned {value}"
+            + (
+                f" ('{by_index[value].class_name}')."
+                if value in by_index
+                else ", which is not the class_index of any of the explanations given."
+            ),
+        )
 
     def explain_case(self, case):
         explanations, box = case.args
         lines = ["share of each map's total inside the box:"]
         for e in explanations:
             g = e["gradcam"]
-            lines.append(f"  class {g.class_index:>3} ('{g.class_name}', p={g.probability:.3f}): "
-                         f"{_share(g.map, box):.3f}")
+            lines.append(
+                f"  class {g.class_index:>3} ('{g.class_name}', p={g.probability:.3f}): {_share(g.map, box):.3f}"
+            )
         return "\n  ".join(lines)
 
     def show_expected(self, case):
@@ -1165,8 +1513,7 @@ class _ClassForRegion(_Exercise):
     def show_inputs(self, case):
         explanations, box = case.args
         shape = explanations[0]["gradcam"].map.shape
-        return (f"box (x0, y0, x1, y1) = {box}; {len(explanations)} explanations, maps of "
-                f"{shape[0]} x {shape[1]} cells")
+        return f"box (x0, y0, x1, y1) = {box}; {len(explanations)} explanations, maps of {shape[0]} x {shape[1]} cells"
 
 
 # --------------------------------------------------------------------------
@@ -1197,8 +1544,9 @@ def _per_map_shares_xy_swapped(maps, box) -> float:
 def _nan_marker_share(maps, box) -> float:
     x0, y0, x1, y1 = box
     with np.errstate(invalid="ignore", divide="ignore"):
-        return float(np.mean([np.asarray(m, np.float64)[y0:y1, x0:x1].sum() / np.asarray(m, np.float64).sum()
-                              for m in maps]))
+        return float(
+            np.mean([np.asarray(m, np.float64)[y0:y1, x0:x1].sum() / np.asarray(m, np.float64).sum() for m in maps])
+        )
 
 
 class _MarkerShare(_ArrayExercise):
@@ -1207,28 +1555,61 @@ class _MarkerShare(_ArrayExercise):
     notebook = "09_your_own_model.ipynb"
     arg_names = ("maps", "box")
     what = "mean share (one number)"
-    hint = ("For each map: the sum of the map inside the box (map[y0:y1, x0:x1], rows are y) divided by the "
-            "map's total; an all-zero map has share 0. Return the mean of these shares over the maps: one float.")
+    hint = (
+        "For each map: the sum of the map inside the box (map[y0:y1, x0:x1], rows are y) divided by the "
+        "map's total; an all-zero map has share 0. Return the mean of these shares over the maps: one float."
+    )
     mistakes = (
-        Mistake("per_map", lambda c: np.asarray([_share(m, c.args[1]) for m in c.args[0]]),
-                "You returned one share per map. The exercise asks for their mean: one number."),
-        Mistake("pooled", lambda c: _pooled_share(*c.args),
-                "You divided the mass inside the boxes of ALL maps by the mass of all maps together. Then a map "
-                "with much total mass outweighs a faint one; take each map's share first, then the mean."),
-        Mistake("raw_mass", lambda c: float(np.mean([np.asarray(m)[c.args[1][1]:c.args[1][3],
-                                                                   c.args[1][0]:c.args[1][2]].sum() for m in c.args[0]])),
-                "You averaged the map's sum inside the box, not its SHARE: divide by each map's total."),
-        Mistake("swapped", lambda c: _per_map_shares_xy_swapped(*c.args),
-                "x and y are swapped: a map is indexed [row, column] = [y, x], so the box is map[y0:y1, x0:x1]."),
-        Mistake("nan", lambda c: _nan_marker_share(*c.args),
-                "One map is empty (all zeros): its share is 0/0 = NaN, and the mean becomes NaN. Give an empty "
-                "map the share 0."),
-        Mistake("inclusive", lambda c: _marker_share_reference(c.args[0], (c.args[1][0], c.args[1][1],
-                                                                          c.args[1][2] + 1, c.args[1][3] + 1)),
-                "Your box is one pixel too large: x1 and y1 are excluded, as in Python slices (map[y0:y1, x0:x1])."),
-        Mistake("area", lambda c: float(np.mean([(c.args[1][2] - c.args[1][0]) * (c.args[1][3] - c.args[1][1])
-                                                 / np.asarray(m).size for m in c.args[0]])),
-                "You returned the box's share of the AREA: that is what a uniform map scores, whatever the maps."),
+        Mistake(
+            "per_map",
+            lambda c: np.asarray([_share(m, c.args[1]) for m in c.args[0]]),
+            "You returned one share per map. The exercise asks for their mean: one number.",
+        ),
+        Mistake(
+            "pooled",
+            lambda c: _pooled_share(*c.args),
+            "You divided the mass inside the boxes of ALL maps by the mass of all maps together. Then a map "
+            "with much total mass outweighs a faint one; take each map's share first, then the mean.",
+        ),
+        Mistake(
+            "raw_mass",
+            lambda c: float(
+                np.mean(
+                    [np.asarray(m)[c.args[1][1] : c.args[1][3], c.args[1][0] : c.args[1][2]].sum() for m in c.args[0]]
+                )
+            ),
+            "You averaged the map's sum inside the box, not its SHARE: divide by each map's total.",
+        ),
+        Mistake(
+            "swapped",
+            lambda c: _per_map_shares_xy_swapped(*c.args),
+            "x and y are swapped: a map is indexed [row, column] = [y, x], so the box is map[y0:y1, x0:x1].",
+        ),
+        Mistake(
+            "nan",
+            lambda c: _nan_marker_share(*c.args),
+            "One map is empty (all zeros): its share is 0/0 = NaN, and the mean becomes NaN. Give an empty "
+            "map the share 0.",
+        ),
+        Mistake(
+            "inclusive",
+            lambda c: _marker_share_reference(
+                c.args[0], (c.args[1][0], c.args[1][1], c.args[1][2] + 1, c.args[1][3] + 1)
+            ),
+            "Your box is one pixel too large: x1 and y1 are excluded, as in Python slices (map[y0:y1, x0:x1]).",
+        ),
+        Mistake(
+            "area",
+            lambda c: float(
+                np.mean(
+                    [
+                        (c.args[1][2] - c.args[1][0]) * (c.args[1][3] - c.args[1][1]) / np.asarray(m).size
+                        for m in c.args[0]
+                    ]
+                )
+            ),
+            "You returned the box's share of the AREA: that is what a uniform map scores, whatever the maps.",
+        ),
     )
 
     def cases(self, real_model=True, classifier=None, image=None, maps=None, box=None, **_):
@@ -1242,38 +1623,68 @@ class _MarkerShare(_ArrayExercise):
         rng = np.random.default_rng(9)
         found = [
             case("one 4 x 6 map, 3/4 of its mass in the top-left cell; box = that cell", [corner], (0, 0, 1, 1)),
-            case("two maps, one faint and one bright: the mean of their shares", [corner, 10 * corner[::-1, ::-1]],
-                 (0, 0, 2, 2)),
-            case("a wide, short box (x from 1 to 5, y from 0 to 2)",
-                 [_ints((4, 6), seed=5, low=0, high=5), _ints((4, 6), seed=6, low=0, high=5)], (1, 0, 5, 2)),
-            case("one of three maps is empty (all zeros)",
-                 [corner, np.zeros((4, 6)), _ints((4, 6), seed=8, low=0, high=4)], (0, 0, 3, 2)),
-            case("20 random 16 x 16 maps, an 8 x 8 box in the corner", rng.uniform(size=(20, 16, 16)) ** 3,
-                 (2, 2, 10, 10), show_inputs=False),
+            case(
+                "two maps, one faint and one bright: the mean of their shares",
+                [corner, 10 * corner[::-1, ::-1]],
+                (0, 0, 2, 2),
+            ),
+            case(
+                "a wide, short box (x from 1 to 5, y from 0 to 2)",
+                [_ints((4, 6), seed=5, low=0, high=5), _ints((4, 6), seed=6, low=0, high=5)],
+                (1, 0, 5, 2),
+            ),
+            case(
+                "one of three maps is empty (all zeros)",
+                [corner, np.zeros((4, 6)), _ints((4, 6), seed=8, low=0, high=4)],
+                (0, 0, 3, 2),
+            ),
+            case(
+                "20 random 16 x 16 maps, an 8 x 8 box in the corner",
+                rng.uniform(size=(20, 16, 16)) ** 3,
+                (2, 2, 10, 10),
+                show_inputs=False,
+            ),
         ]
         notes = []
         if real_model:
+
             def real():
                 # EfficientNet-Lite0's top-5 Grad-CAM maps on 'cat_dog' and the box around the dog (as in 05)
                 explanations, (photo_h, photo_w), (map_h, map_w) = _cat_dog_top5(classifier, image)
                 x0, y0, x1, y1 = (215, 20, 475, 300)
-                dog = (round(x0 * map_w / photo_w), round(y0 * map_h / photo_h),
-                       round(x1 * map_w / photo_w), round(y1 * map_h / photo_h))
-                return case("the real model: EfficientNet-Lite0's top-5 Grad-CAM maps on 'cat_dog', box around the "
-                            "dog", [e["gradcam"].map for e in explanations], dog, show_inputs=False)
+                dog = (
+                    round(x0 * map_w / photo_w),
+                    round(y0 * map_h / photo_h),
+                    round(x1 * map_w / photo_w),
+                    round(y1 * map_h / photo_h),
+                )
+                return case(
+                    "the real model: EfficientNet-Lite0's top-5 Grad-CAM maps on 'cat_dog', box around the dog",
+                    [e["gradcam"].map for e in explanations],
+                    dog,
+                    show_inputs=False,
+                )
 
             made, note = _real_case_or_note(real, "EfficientNet-Lite0 on 'cat_dog'")
             found += [made] if made else []
             notes += [note] if note else []
         if maps is not None and box is not None:
-            found.append(case(f"the real model of notebook 09: {len(maps)} Grad-CAM maps of the small CNN, "
-                              f"box {tuple(box)}", maps, box, show_inputs=False))
+            found.append(
+                case(
+                    f"the real model of notebook 09: {len(maps)} Grad-CAM maps of the small CNN, box {tuple(box)}",
+                    maps,
+                    box,
+                    show_inputs=False,
+                )
+            )
         return found, notes
 
     def equivalent(self, value, case):
         if _close(value, 100.0 * case.expected) and float(case.expected) != 0.0:
-            return ("Note: your share is in percent (100 times the fraction). It says the same, so it is "
-                    "accepted; the table of notebook 09 gives fractions between 0 and 1.")
+            return (
+                "Note: your share is in percent (100 times the fraction). It says the same, so it is "
+                "accepted; the table of notebook 09 gives fractions between 0 and 1."
+            )
         return None
 
     def show_inputs(self, case):
@@ -1288,8 +1699,17 @@ class _MarkerShare(_ArrayExercise):
 # The verdict
 # --------------------------------------------------------------------------
 
-EXERCISES: dict = {e.name: e for e in (_ChannelWeights(), _GradCamMap(), _GuidedReluGradient(),
-                                       _GuidedGradCam(), _ClassForRegion(), _MarkerShare())}
+EXERCISES: dict = {
+    e.name: e
+    for e in (
+        _ChannelWeights(),
+        _GradCamMap(),
+        _GuidedReluGradient(),
+        _GuidedGradCam(),
+        _ClassForRegion(),
+        _MarkerShare(),
+    )
+}
 
 
 def _inputs_text(exercise, case: Case) -> str:
@@ -1324,8 +1744,12 @@ def _verdict(exercise, results: list, notes: list, fn: Callable, timeout: float)
         lines.append("")
         lines.append(f"First problem, in the case '{first.case.description}':")
         if first.status == "timeout":
-            lines.append(_fill(f"Your function did not return within {timeout:g} s. Is there a loop that never "
-                               f"ends? {first.detail}"))
+            lines.append(
+                _fill(
+                    f"Your function did not return within {timeout:g} s. Is there a loop that never "
+                    f"ends? {first.detail}"
+                )
+            )
         elif first.status == "raised":
             lines.append(_fill(f"Your function raised {first.detail}."))
             text = f"{type(first.error).__name__}: {first.error}".lower()
@@ -1355,8 +1779,15 @@ def _verdict(exercise, results: list, notes: list, fn: Callable, timeout: float)
     return passed, "\n".join(lines), notes
 
 
-def check(name: str, fn: Callable, *, timeout: float = DEFAULT_TIMEOUT, real_model: bool = True,
-          quiet: bool = False, **context) -> CheckResult:
+def check(
+    name: str,
+    fn: Callable,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    real_model: bool = True,
+    quiet: bool = False,
+    **context,
+) -> CheckResult:
     """Check a student's function for exercise ``name`` (see ``EXERCISES``); print and return the verdict.
 
     Args:
@@ -1372,8 +1803,10 @@ def check(name: str, fn: Callable, *, timeout: float = DEFAULT_TIMEOUT, real_mod
         raise ValueError(f"unknown exercise {name!r}: choose one of {', '.join(map(repr, EXERCISES))}")
     exercise = EXERCISES[name]
     if not callable(fn):
-        message = (f"{name}: not yet. check_{name} needs your function itself, e.g. check_{name}(my_{name}); "
-                   f"it got a {type(fn).__name__}.")
+        message = (
+            f"{name}: not yet. check_{name} needs your function itself, e.g. check_{name}(my_{name}); "
+            f"it got a {type(fn).__name__}."
+        )
         result = CheckResult(name, False, message, (), ())
     else:
         cases, notes = exercise.cases(real_model=real_model, **context)
@@ -1386,26 +1819,39 @@ def check(name: str, fn: Callable, *, timeout: float = DEFAULT_TIMEOUT, real_mod
             args = tuple(_copy(a) for a in case.args)
             run = _call(fn, args, timeout)
             if run.timed_out:
-                detail = ("The check interrupted it." if run.stopped else
-                          "It could not be interrupted and may keep running in the background; if the notebook "
-                          "becomes slow, restart the kernel (Kernel > Restart Kernel).")
+                detail = (
+                    "The check interrupted it."
+                    if run.stopped
+                    else "It could not be interrupted and may keep running in the background; if the notebook "
+                    "becomes slow, restart the kernel (Kernel > Restart Kernel)."
+                )
                 results.append(CaseResult(case, "timeout", summary=f"no answer within {timeout:g} s", detail=detail))
                 stopped_early = True
                 continue
             if run.error is not None:
-                results.append(CaseResult(case, "raised", summary=f"raised {type(run.error).__name__}",
-                                          detail=_describe_exception(run.error, fn), error=run.error))
+                results.append(
+                    CaseResult(
+                        case,
+                        "raised",
+                        summary=f"raised {type(run.error).__name__}",
+                        detail=_describe_exception(run.error, fn),
+                        error=run.error,
+                    )
+                )
                 continue
             judged = exercise.judge(run.value, case)
             judged.case = case
             if not all(_same_inputs(a, b) for a, b in zip(args, case.args)):
-                judged.notes.append("Note: your function changed its input arrays in place. The check gave it "
-                                    "copies, but in a notebook this would change your variables too; compute "
-                                    "into new arrays instead.")
+                judged.notes.append(
+                    "Note: your function changed its input arrays in place. The check gave it "
+                    "copies, but in a notebook this would change your variables too; compute "
+                    "into new arrays instead."
+                )
             results.append(judged)
         passed, message, all_notes = _verdict(exercise, results, notes, fn, timeout)
-        result = CheckResult(name, passed, message, tuple(all_notes),
-                             tuple((r.case.description, r.status) for r in results))
+        result = CheckResult(
+            name, passed, message, tuple(all_notes), tuple((r.case.description, r.status) for r in results)
+        )
     if not quiet:
         print(result.message)
         result._printed = True
