@@ -27,6 +27,7 @@ name                       notebook    your function
 ``guided_relu_gradient``   03          ``(x, upstream) -> gradient into the ReLU``
 ``guided_grad_cam``        04          ``(guided (H, W, 3), cam (H, W)) -> (H, W, 3)``
 ``class_for_region``       05          ``(explanations, box) -> class index``
+``marker_share``           09          ``(maps (n, H, W), box) -> mean share in the box``
 =========================  ==========  ==============================================
 
 Robustness: your function runs in a worker thread with a time limit (5 s per
