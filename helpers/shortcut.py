@@ -148,7 +148,7 @@ def build_small_cnn(
     """A small VGG-style CNN: conv blocks (conv + ReLU + max-pool), then a fully connected head.
 
     The head is VGG-16's in small, Dense + ReLU then Dense logits, on globally max-pooled features
-    (``head="max"``, the default) or on the flattened grid (``head="flatten"``, VGG-16's exact shape).
+    (``head="max"``, the default) or on the flattened grid (``head="flatten"``, VGG-16's kind of head).
     Either way the gradient at the last conv layer passes through the ReLU units that are active for
     this image, so Grad-CAM's channel weights alpha depend on the image (with a global-average-pooling
     head they are the same for every image). The default is max pooling because a Flatten head learns
