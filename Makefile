@@ -13,9 +13,10 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 .PHONY: lab test test-unit test-notebooks test-slow test-fuzz test-numeric test-e2e ci lint format bench clean
 
 NBVAL  := --nbval --nbval-sanitize-with notebooks/sanitize.cfg
-# A second numeric configuration for the notebooks: one thread and oneDNN on, where the
-# stored outputs come from two threads and oneDNN off. Printed numbers must compare within
-# the tolerance of conftest.py; anything else is a real change.
+# Three numeric configurations meet in the notebook tests: the stored outputs come from two
+# threads with oneDNN off (scripts/execute_notebooks.sh), `make test` runs TensorFlow's default
+# (oneDNN on, all threads) and `make test-numeric` one thread with oneDNN on. Printed numbers
+# must compare within the tolerance of conftest.py; anything else is a real change.
 NUMERIC_ENV := TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1 TF_ENABLE_ONEDNN_OPTS=1
 
 # The stored notebook outputs come from the offline model; nbval compares against them, so the

@@ -10,13 +10,8 @@ The public API, in the order the notebooks use it::
     cam.map                                   # (224, 224) in [0, 1]
 """
 
-import os as _os
-
-# TensorFlow's C++ start-up logs are noise for learners (and would land in notebook outputs).
-# oneDNN's re-ordered float sums also make printed digits differ between machines; with it
-# off, the numbers in the notebooks are the same everywhere. Both can be overridden.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# First: it imports TensorFlow without its C++ start-up lines (see the module).
+from . import _quiet_tensorflow  # noqa: F401  # isort: skip
 
 from .data import SAMPLES, load_image, load_sample, resize_for_model
 from .errors import (

@@ -42,3 +42,18 @@ def test_every_public_error_is_a_helpers_error():
     errors = [getattr(helpers, n) for n in helpers.__all__ if n.endswith("Error")]
     assert len(errors) >= 10
     assert all(issubclass(e, helpers.HelpersError) for e in errors)
+
+
+def test_importing_helpers_prints_nothing():
+    # TensorFlow's C++ start-up lines (oneDNN's notice, absl's "All log messages before ...") would
+    # appear in red under a learner's first cell.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "GRADCAM_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", "import helpers, tensorflow"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == "", result.stderr
