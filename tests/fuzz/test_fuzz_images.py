@@ -8,13 +8,11 @@ a memory blow-up. Examples are derandomized (the same on every run and in CI); n
 
 from __future__ import annotations
 
-import contextlib
 import io
-import resource
-import signal
 
 import numpy as np
 import pytest
+from fuzz_limits import max_rss_mb, time_limit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -64,37 +62,17 @@ def _seed_files() -> dict[str, bytes]:
 SEEDS = _seed_files()
 
 
-@contextlib.contextmanager
-def _time_limit(seconds: int):
-    """Fail, rather than hang, if one example takes too long."""
-
-    def _alarm(signum, frame):
-        raise TimeoutError(f"one example took over {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 @pytest.fixture
 def bounded_memory():
-    before = _max_rss_mb()
+    before = max_rss_mb()
     yield
-    growth = _max_rss_mb() - before
+    growth = max_rss_mb() - before
     assert growth < MAX_RSS_GROWTH_MB, f"peak memory grew by {growth:.0f} MB"
 
 
 def _load(data: bytes) -> None:
     """load_image: an ImageError (a HelpersError) or an (H, W, 3) uint8 image, nothing else."""
-    with _time_limit(SECONDS_PER_EXAMPLE):
+    with time_limit(SECONDS_PER_EXAMPLE):
         try:
             image = load_image(data)
         except HelpersError:
@@ -199,7 +177,7 @@ def arrays(draw):
 
 def _check_resize(image, photo: bool) -> None:
     """resize_for_model: an ImageError or a finite (8, 8, 3) float32 image (0-255 for a photo)."""
-    with _time_limit(SECONDS_PER_EXAMPLE):
+    with time_limit(SECONDS_PER_EXAMPLE):
         try:
             checked = check_image_array(image, photo=photo)
         except HelpersError:

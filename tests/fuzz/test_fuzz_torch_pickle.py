@@ -7,16 +7,14 @@ Never a raw Python exception, a crash, a hang or a memory blow-up. Examples are 
 from __future__ import annotations
 
 import collections
-import contextlib
 import importlib.resources
 import pickle
-import resource
-import signal
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzz_limits import max_rss_mb, time_limit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -92,26 +90,6 @@ STORAGES = b"".join(np.int64(a.size).tobytes() + a.tobytes() for a in (FLOATS, L
 SMALL = HEADER + SMALL_MAIN + pickle.dumps(["0", "1"], protocol=2) + STORAGES
 
 
-@contextlib.contextmanager
-def _time_limit(seconds: int):
-    """Turn a hang into a test failure (a pure-C loop would still finish its current call first)."""
-
-    def _alarm(signum, frame):
-        raise TimeoutError(f"the reader took more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fuzz") / "weights.pth"
@@ -120,16 +98,16 @@ def scratch(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module", autouse=True)
 def bounded_memory():
     load_torch_state_dict(WEIGHTS)  # the real file's own peak is the baseline, not growth
-    before = _max_rss_mb()
+    before = max_rss_mb()
     yield
-    assert _max_rss_mb() - before < MAX_RSS_GROWTH_MB
+    assert max_rss_mb() - before < MAX_RSS_GROWTH_MB
 
 
 def _load(path: Path, data: bytes):
     """Load ``data``; only success or a package error may come out."""
     path.write_bytes(data)
     try:
-        with _time_limit(SECONDS_PER_EXAMPLE):
+        with time_limit(SECONDS_PER_EXAMPLE):
             state = load_torch_state_dict(path)
     except HelpersError as exc:
         message = str(exc)
