@@ -115,8 +115,11 @@ def test_only_live_widget_cells_ignore_their_output(notebook):
             "application/vnd.jupyter.widget-view+json" in output.get("data", {}) for output in cell.get("outputs", [])
         )
         marked = MARKER in text or "nbval-ignore-output" in cell.get("metadata", {}).get("tags", [])
-        assert marked == shows_widget, (
-            f"{path.name} cell {number}: {MARKER} must mark exactly the cells that display a live widget"
+        # training a model (09) is not bit-reproducible across CPUs: its log may be ignored too
+        trains = "shortcut.train(" in text
+        assert marked == (shows_widget or trains), (
+            f"{path.name} cell {number}: {MARKER} must mark exactly the cells that display a live widget "
+            "or train a model"
         )
         if MARKER in text:
             assert text.lstrip().startswith(f"# {MARKER}"), f"{path.name} cell {number}: marker on the first line"
