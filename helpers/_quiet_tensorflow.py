@@ -21,7 +21,8 @@ def _import_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
         return
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+        if stream is not None:  # None under pythonw and some embedded interpreters
+            stream.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)

@@ -47,7 +47,7 @@ def load_model(name: str = "auto") -> Classifier:
         ModelUnavailableError: VGG16 was asked for explicitly (by name or by
             ``GRADCAM_MODEL``) but its weights cannot be had (no network and no
             cached copy); raised within seconds.
-        ValueError: an unknown name.
+        HelpersError: an unknown name (the message lists the valid ones).
     """
     name = _check_name(name)
     if name == "auto":
