@@ -25,6 +25,15 @@ class DataUnavailableError(HelpersError, RuntimeError):
     """A sample image could not be downloaded or found in the mirror."""
 
 
+class UnknownSampleError(DataUnavailableError, ValueError):
+    """The sample name is not in :data:`helpers.data.SAMPLES`.
+
+    It is a :class:`DataUnavailableError` (the sample cannot be had) and a
+    ``ValueError`` (the caller passed a bad argument), so either ``except``
+    clause catches it.
+    """
+
+
 class LayerError(HelpersError, ValueError):
     """A layer name is unknown, or the model has no usable conv layer."""
 

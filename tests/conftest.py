@@ -20,9 +20,11 @@ if MIRROR.is_dir():
 
 import keras  # noqa: E402
 
-# Regions of the cat_dog photo (640x480), drawn by hand: (x0, y0, x1, y1).
-DOG_BOX = (215, 20, 475, 300)
-CAT_BOX = (125, 300, 570, 480)
+from helpers.data import BOXES  # noqa: E402
+
+# Regions of the cat_dog photo (640x480), drawn by hand: (x0, y0, x1, y1), x1/y1 excluded.
+DOG_BOX = BOXES["dog"]
+CAT_BOX = BOXES["cat"]
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from helpers.data import (
     SAMPLES,
     UnknownSampleError,
     check_image_array,
+    images,
     load_image,
     load_sample,
     resize_for_model,
@@ -111,7 +112,7 @@ def test_jpeg_cut_inside_its_header(photo, keep):
 
 
 def test_bomb_over_our_limit(tmp_path, monkeypatch, photo):
-    monkeypatch.setattr(data, "MAX_PIXELS", 500)
+    monkeypatch.setattr(images, "MAX_PIXELS", 500)
     with pytest.raises(ImageError, match=r"32x24 = 768 pixels, more than the limit of 500") as info:
         load_image(write(tmp_path, "big.png", encode(photo, "PNG")))
     assert "decompression bomb" in str(info.value)
@@ -147,13 +148,13 @@ def test_wrong_type():
 def test_unconvertible_mode():
     # Pillow has no La -> RGB(A) conversion; the message names the mode.
     with pytest.raises(ImageError, match="pixel mode 'La'"):
-        data._to_rgb(Image.new("La", (8, 8)), "test image")
+        images._to_rgb(Image.new("La", (8, 8)), "test image")
 
 
 def test_float_image_with_nan():
     values = np.full((8, 8), np.nan, np.float32)
     with pytest.raises(ImageError, match="NaN"):
-        data._to_rgb(Image.fromarray(values), "test image")
+        images._to_rgb(Image.fromarray(values), "test image")
 
 
 def test_errors_are_helpers_errors(tmp_path):
@@ -513,7 +514,7 @@ def test_png_with_a_bad_header_checksum_is_called_damaged(photo):
 
 
 def test_decoded_bytes_limit_counts_the_mode(monkeypatch):
-    monkeypatch.setattr(data, "MAX_DECODED_BYTES", 64 * 64 * 5 - 1)  # one pixel short for 16-bit gray
+    monkeypatch.setattr(images, "MAX_DECODED_BYTES", 64 * 64 * 5 - 1)  # one pixel short for 16-bit gray
     gray16 = encode(Image.fromarray(np.zeros((64, 64), np.uint16)), "PNG")
     with pytest.raises(ImageError, match=r"64x64 pixels in mode 'I;16', which needs about 0 MB of memory"):
         load_image(gray16)

@@ -7,6 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..paths import keras_home
+
 CACHE_ENV = "GRADCAM_CACHE_DIR"
 
 # helpers/ itself: warnings point at the first caller outside it (the learner's cell).
@@ -39,7 +41,7 @@ def cache_dir() -> Path:
     if override:
         path = Path(override).expanduser()
     else:
-        path = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "helpers"
+        path = keras_home() / "helpers"
     ensure_dir(path)
     return path
 
