@@ -60,10 +60,11 @@ test-numeric: $(STAMP)
 ## Everything CI runs: lint, the tests, slow and fuzz tests, the second numeric run, the browser.
 ci: lint test test-slow test-fuzz test-numeric test-e2e
 
-## ruff: lint and format check (`make format` rewrites).
+## ruff (lint and format check; `make format` rewrites) and the import layers (pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -33,9 +33,11 @@ from .explain import (
     explain_classes,
     feature_and_logits_model,
     grad_cam,
+    grad_cam_plus_plus,
     guided_backprop,
     guided_grad_cam,
     saliency,
+    score_cam,
     split_model,
 )
 from .models import Classifier, load_model, wrap_keras_model
@@ -59,6 +61,7 @@ __all__ = [
     "explain_classes",
     "feature_and_logits_model",
     "grad_cam",
+    "grad_cam_plus_plus",
     "guided_backprop",
     "guided_grad_cam",
     "load_image",
@@ -66,6 +69,7 @@ __all__ = [
     "load_sample",
     "resize_for_model",
     "saliency",
+    "score_cam",
     "split_model",
     "wrap_keras_model",
 ]

@@ -23,12 +23,13 @@ import numpy as np
 
 from .errors import HelpersError
 
-METHOD_NAMES = {
-    "gradcam": "gradcam",
-    "guided-backprop": "guided_backprop",
-    "guided-gradcam": "guided_gradcam",
-    "counterfactual": "counterfactual",
-}
+
+def _method_names() -> dict[str, str]:
+    """``--method`` spelling -> registry name: every registered method, with hyphens."""
+    from .explain import REGISTRY
+
+    return {name.replace("_", "-"): name for name in REGISTRY}
+
 
 # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses (or reads).
 _INDEX = re.compile(r"-?[0-9]+")
@@ -50,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="save an explanation map (.npy) and optionally a picture")
     explain.add_argument("image", help="an image file, or a sample name (cat_dog, chelsea)")
-    explain.add_argument("--method", choices=sorted(METHOD_NAMES), default="gradcam")
+    explain.add_argument("--method", choices=list(_method_names()), default="gradcam")
     explain.add_argument("--class", dest="target", default=None, help="class index or name (default: the top-1 class)")
     explain.add_argument("--layer", default=None, help="conv layer (default: the model's last conv layer)")
     explain.add_argument("--model", default="auto", help="vgg16, efficientnet_lite0 or auto (default)")
@@ -200,27 +201,29 @@ def predict(args) -> None:
         print(f"{p.index:4d}  {p.name:<30s} {p.probability:.4f}")
 
 
-def _picture(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+def _picture(image: np.ndarray, result) -> np.ndarray:
     from . import viz
+    from .explain import HEATMAP
 
-    if heatmap.ndim == 2:
-        return viz.overlay(image, heatmap)
-    return viz.to_uint8(viz.gradient_image(heatmap) * 255)
+    if result.kind == HEATMAP:
+        return viz.overlay(image, result.map)
+    return viz.to_uint8(viz.gradient_image(result.map) * 255)
 
 
-def _outputs(args, image, heatmap: np.ndarray, png_format: str | None) -> dict[Path, object]:
+def _outputs(args, image, result, png_format: str | None) -> dict[Path, object]:
     """``{target: save(file)}`` for the map and, if asked, the picture."""
     from PIL import Image
 
+    heatmap = result.map
     outputs = {npy_path(args.out): lambda file: np.save(file, heatmap.astype(np.float32))}
     if png_format is not None:
-        picture = Image.fromarray(_picture(image, heatmap))
+        picture = Image.fromarray(_picture(image, result))
         outputs[args.png] = lambda file: picture.save(file, format=png_format)
     return outputs
 
 
 def explain(args) -> None:
-    from .explain import explain_classes
+    from .explain import get_method
 
     # Everything the user can get wrong about the outputs is refused before the (slow) work.
     out = npy_path(args.out)
@@ -233,17 +236,10 @@ def explain(args) -> None:
             raise UsageError("--out and --png name the same file")
 
     image, classifier = _load(args.image, args.model)
-    method = METHOD_NAMES[args.method]
-    target = _target(args.target)
-    result = explain_classes(
-        classifier,
-        image,
-        None if target is None else [target],
-        layer=args.layer,
-        guided=method.startswith("guided"),
-    )[0][method]
+    method = get_method(_method_names()[args.method])
+    result = method.function(classifier, image, _target(args.target), layer=args.layer)
     try:
-        write_all(_outputs(args, image, result.map, png_format))
+        write_all(_outputs(args, image, result, png_format))
     except (OSError, ValueError, KeyError) as error:  # Pillow raises all three for a format it cannot write
         raise UsageError(f"nothing written: {error}") from error
     note = " (empty: no positive evidence)" if result.empty else ""

@@ -23,7 +23,8 @@ from importlib import resources
 
 import numpy as np
 
-from helpers.errors import ClassIndexError
+from .errors import ClassIndexError
+from .graph.forward import softmax
 
 #: md5 of Keras's ``imagenet_class_index.json``; the test suite checks our copy.
 CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
@@ -206,22 +207,6 @@ def class_index_of(name_or_index: int | str) -> int:
             message suggests close matches) or ambiguous (the message lists the indices).
     """
     return find_class(name_or_index, class_names(), "ImageNet")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable softmax over the last axis (one vector or a batch).
-
-    Args:
-        logits: scores, shape ``(..., num_classes)``.
-
-    Returns:
-        float64 probabilities summing to 1 along the last axis.
-    """
-    # Subtracting the max keeps exp() from overflowing on large logits.
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def decode_predictions(logits_or_probs, top: int = 5, from_logits: bool = True) -> list[Prediction]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .imagenet import softmax
+from .graph.forward import softmax
 
 #: Mean ImageNet colour (RGB, 0-255): the colour a "deleted" pixel takes by default.
 IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
@@ -214,7 +214,7 @@ def _substrate(image, baseline):
 
 
 def _curve(classifier, image, saliency, target, *, kind, steps, baseline, seed, batch_size) -> Curve:
-    from .models.wrap import as_classifier
+    from .classifier import as_classifier
 
     classifier = as_classifier(classifier)
     image = np.asarray(image, np.float32)

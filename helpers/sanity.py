@@ -24,28 +24,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .explain.layers import flat_layers
-from .models.variables import assign_from_slices, read_in_slices
+from .graph.layers import block_name, flat_layers
+from .models.variables import SpilledWeight, WeightBackup, assign_from_slices, read_in_slices
 
 #: What the cascade compares, per method: Spearman on |map|, Spearman on the signed map, SSIM.
 SCORES = ("spearman_abs", "spearman", "ssim")
-#: The methods the cascade recomputes at each step.
+#: The methods the cascade recomputes at each step by default (any names of the
+#: registry, :data:`helpers.explain.REGISTRY`, can be passed as ``methods``).
 METHODS = ("gradcam", "guided_backprop", "guided_gradcam")
-
-
-def block_name(layer_name: str) -> str:
-    """The block a layer belongs to: its name up to the first underscore.
-
-    ``block6d_expand_conv`` -> ``block6d``, ``top_conv`` -> ``top``,
-    ``block5_conv3`` (VGG16) -> ``block5``, ``predictions`` -> ``predictions``.
-    """
-    return layer_name.split("_", 1)[0]
 
 
 def weight_groups(model, by: str = "block") -> list[tuple[str, list]]:
@@ -90,53 +80,9 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-#: Weights larger than this are backed up to a temporary file, not kept in memory,
-#: and re-initialised slice by slice (only VGG16 has such layers: fc1 is 411 MB).
-SPILL_BYTES = 32 * 2**20
-
-
 def _random_like(value: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Seeded normal values with the same mean and standard deviation as ``value``."""
     return rng.normal(float(value.mean()), float(value.std()), size=value.shape).astype(value.dtype)
-
-
-@dataclass(frozen=True)
-class _Spilled:
-    """A large weight's original values, kept in a raw file instead of memory."""
-
-    path: Path
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    mean: float
-    std: float
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        row = int(np.prod(self.shape[1:], dtype=np.int64))
-        values = np.fromfile(
-            self.path, dtype=self.dtype, count=(stop - start) * row, offset=start * row * self.dtype.itemsize
-        )
-        return values.reshape((stop - start, *self.shape[1:]))
-
-
-def _backup(variable, folder: Path, name: str):
-    """A copy of ``variable``'s values: an array when small, a :class:`_Spilled` file when large.
-
-    The file is written slice by slice with plain writes (a memory map would
-    count its pages in the process's resident memory).
-    """
-    shape, dtype = tuple(variable.shape), np.dtype(variable.dtype)
-    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < SPILL_BYTES:
-        return np.array(variable.numpy(), copy=True)
-    path, total, squares = folder / f"{name}.raw", 0.0, 0.0
-    with open(path, "wb") as f:
-        for _, _, part in read_in_slices(variable):
-            part = np.ascontiguousarray(part, dtype)
-            part.tofile(f)
-            total += float(part.sum(dtype=np.float64))
-            squares += float(np.square(part, dtype=np.float64).sum())
-    size = int(np.prod(shape, dtype=np.int64))
-    mean = total / size
-    return _Spilled(path, shape, dtype, mean, float(np.sqrt(max(squares / size - mean * mean, 0.0))))
 
 
 class Randomizer:
@@ -152,6 +98,10 @@ class Randomizer:
     mean and variance (statistics of the data, not learned parameters; a
     random variance could be negative) are kept. Group ``g`` always gets the
     same random values for a given ``seed``, whatever the order of calls.
+
+    The originals are kept by a :class:`~helpers.models.variables.WeightBackup`
+    (``backup``): large weights (VGG16's fc1) go to a temporary file and are
+    re-initialised slice by slice.
     """
 
     def __init__(self, model, seed: int = 0, by: str = "block"):
@@ -159,8 +109,7 @@ class Randomizer:
         self.seed = int(seed)
         self.groups = weight_groups(model, by=by)
         self.depth = 0  # groups randomised so far, from the top
-        self._saved: list[tuple[object, np.ndarray]] = []
-        self._spill = None  # temporary folder for the copies of large weights
+        self.backup = WeightBackup(prefix="helpers-sanity-")
 
     def randomize_to(self, depth: int) -> list[str]:
         """Randomise the top ``depth`` groups (deeper only; call :meth:`restore` to go back).
@@ -176,11 +125,10 @@ class Randomizer:
             rng = np.random.default_rng([self.seed, index])
             for layer in self.groups[index][1]:
                 for variable in layer.weights:
-                    original = _backup(variable, self._spill_folder(), str(len(self._saved)))
-                    self._saved.append((variable, original))
+                    original = self.backup.save(variable)
                     if not variable.trainable:
                         continue
-                    if isinstance(original, _Spilled):
+                    if isinstance(original, SpilledWeight):
                         assign_from_slices(
                             variable,
                             lambda a, b, _o=original, _rng=rng: (
@@ -192,27 +140,14 @@ class Randomizer:
             self.depth = index + 1
         return [name for name, _ in self.groups[: self.depth]]
 
-    def _spill_folder(self) -> Path:
-        if self._spill is None:
-            self._spill = tempfile.TemporaryDirectory(prefix="helpers-sanity-")
-        return Path(self._spill.name)
-
     @property
     def saved_bytes(self) -> int:
         """Memory held by the copies of the original weights (large ones live on disk)."""
-        return sum(value.nbytes for _, value in self._saved if isinstance(value, np.ndarray))
+        return self.backup.nbytes
 
     def restore(self) -> None:
         """Write every saved weight back (last saved first) and forget the copies."""
-        while self._saved:
-            variable, original = self._saved.pop()
-            if isinstance(original, _Spilled):
-                assign_from_slices(variable, original.rows)
-            else:
-                variable.assign(original)
-        if self._spill is not None:
-            self._spill.cleanup()
-            self._spill = None
+        self.backup.restore_all()
         self.depth = 0
 
 
@@ -280,6 +215,7 @@ def cascading_randomization(
     seed: int = 0,
     by: str = "block",
     max_depth: int | None = None,
+    methods=METHODS,
     progress: bool = True,
 ) -> list[SanityStep]:
     """Adebayo et al.'s cascading randomisation, from the logits down.
@@ -301,16 +237,21 @@ def cascading_randomization(
         seed: seed of the random weights.
         by: ``"block"`` or ``"layer"`` (see :func:`weight_groups`).
         max_depth: stop after this many groups (default: all of them).
+        methods: registry names of the methods to check (default :data:`METHODS`); the
+            one-pass ones share one traced pass per step, the others run on their own.
 
     Returns:
         ``[SanityStep, ...]``, depth 0 first.
     """
     from tqdm.auto import tqdm
 
-    from .explain.methods import explain_classes
-    from .models.wrap import as_classifier
+    from .classifier import as_classifier
+    from .explain import explain_classes, get_method
 
     classifier = as_classifier(classifier)
+    methods = tuple(methods)
+    together = tuple(m for m in methods if get_method(m).one_pass)
+    alone = tuple(m for m in methods if m not in together)
     if target is None:
         target = explain_classes(classifier, image, top_k=1, layer=layer, guided=False)[0]["gradcam"].class_index
     randomizer = Randomizer(classifier.model, seed=seed, by=by)
@@ -319,8 +260,13 @@ def cascading_randomization(
     try:
         for depth in tqdm(range(depth_limit + 1), desc="randomised blocks", disable=not progress):
             randomizer.randomize_to(depth)
-            result = explain_classes(classifier, image, [target], layer=layer, guided=True)[0]
-            maps = {method: result[method].map for method in METHODS}
+            # Grad-CAM always comes along: the step reports its probability and emptiness.
+            result = explain_classes(
+                classifier, image, [target], layer=layer, methods=tuple(dict.fromkeys(("gradcam", *together)))
+            )[0]
+            for method in alone:
+                result[method] = get_method(method).function(classifier, image, target, layer=layer)
+            maps = {method: result[method].map for method in methods}
             step = SanityStep(
                 depth=depth,
                 group=randomizer.groups[depth - 1][0] if depth else "none",
@@ -329,7 +275,7 @@ def cascading_randomization(
                 empty=result["gradcam"].empty,
             )
             original = steps[0].maps if steps else maps
-            step.scores = {method: compare(original[method], maps[method]) for method in METHODS}
+            step.scores = {method: compare(original[method], maps[method]) for method in methods}
             steps.append(step)
     finally:
         randomizer.restore()

@@ -9,7 +9,7 @@
     explorer.figure()   # the same pictures as a static Matplotlib figure (GitHub, nbviewer)
 
 On construction (and on each new upload) the explorer calls
-:func:`helpers.explain.explain` once for the top-K classes and keeps the
+:func:`helpers.explain.explain_classes` once for the top-K classes and keeps the
 results. Moving a slider or picking another method redraws from that cache
 with NumPy (:func:`helpers.viz.overlay`, :func:`helpers.viz.gradient_image`):
 no gradient is computed, so the widgets respond at once even for VGG16.
@@ -23,24 +23,14 @@ import io
 import numpy as np
 
 from . import viz
+from .classifier import as_classifier
 from .data import load_image, resize_for_model
 from .errors import HelpersError
-from .explain.methods import METHODS, explain_classes
-from .models.wrap import as_classifier
+from .explain import HEATMAP, REGISTRY, explain_classes, get_method
 
-#: How each method is called in the widgets and figures.
-METHOD_TITLES = {
-    "gradcam": "Grad-CAM",
-    "counterfactual": "Counterfactual Grad-CAM",
-    "guided_backprop": "Guided backprop",
-    "guided_gradcam": "Guided Grad-CAM",
-}
-#: Methods drawn as a heatmap over the photo (alpha applies); the others are gradient pictures.
-CAM_METHODS = ("gradcam", "counterfactual")
-GUIDED_METHODS = ("guided_backprop", "guided_gradcam")
 CAM_COLORBAR_LABEL = "relevance (0 = none, 1 = strongest)"
 
-__all__ = ["METHOD_TITLES", "Explorer", "class_label", "picture_for", "static_figure"]
+__all__ = ["Explorer", "class_label", "picture_for", "static_figure"]
 
 
 def class_label(explanation) -> str:
@@ -55,7 +45,7 @@ def picture_for(explanation, photo: np.ndarray, alpha: float = viz.DEFAULT_ALPHA
     1 = colours only); guided methods are shown as gradient pictures
     (:func:`helpers.viz.gradient_image`, grey = no gradient) and ignore ``alpha``.
     """
-    if explanation.method in CAM_METHODS:
+    if explanation.kind == HEATMAP:
         return viz.overlay(photo, explanation.map, alpha=alpha)
     return viz.to_uint8(viz.gradient_image(explanation.map) * 255.0)
 
@@ -134,7 +124,7 @@ class Explorer:
             style={"description_width": "initial"},
         )
         self.method_picker = widgets.ToggleButtons(
-            options=[(METHOD_TITLES[m], m) for m in self.methods],
+            options=[(get_method(m).title, m) for m in self.methods],
             value=self.methods[0],
             description="Method",
             style={"description_width": "initial"},
@@ -165,15 +155,15 @@ class Explorer:
     @staticmethod
     def _check_methods(methods) -> tuple[str, ...]:
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
-        unknown = [m for m in methods if m not in METHODS]
+        offered = tuple(name for name, m in REGISTRY.items() if m.one_pass)
+        unknown = [m for m in methods if m not in offered]
         if not methods or unknown:
-            raise ValueError(f"methods must be one or more of {METHODS}, not {methods!r}")
+            raise ValueError(f"methods must be one or more of {offered}, not {methods!r}")
         return methods
 
     def _compute(self, image) -> None:
         """The one expensive step: every method for the top-K classes, from one pass."""
-        guided = any(m in GUIDED_METHODS for m in self.methods)
-        explanations = explain_classes(self.classifier, image, top_k=self.top_k, layer=self.layer, guided=guided)
+        explanations = explain_classes(self.classifier, image, top_k=self.top_k, layer=self.layer, methods=self.methods)
         # Only replace the cache once everything worked: a failure keeps the old photo.
         self.explanations = explanations
         self.photo = resize_for_model(np.asarray(image), self.classifier.input_size)
@@ -204,7 +194,7 @@ class Explorer:
         self.picture = picture_for(explanation, self.photo, self.alpha)
         self.image_widget.value = _png(self.picture)
         self.class_label.value = f"<b>#{self.rank + 1}: {html.escape(class_label(explanation))}</b>"
-        guided = self.method in GUIDED_METHODS
+        guided = explanation.kind != HEATMAP
         self.alpha_slider.disabled = guided
         self.alpha_slider.tooltip = (
             "not used: guided pictures are drawn on their own" if guided else "0 = photo only, 1 = heatmap only"
@@ -257,7 +247,7 @@ class Explorer:
 
     def _text(self) -> str:
         return (
-            f"Explorer ({', '.join(METHOD_TITLES[m] for m in self.methods)}; top {len(self.explanations)} "
+            f"Explorer ({', '.join(get_method(m).title for m in self.methods)}; top {len(self.explanations)} "
             "classes). Run the notebook in Jupyter to use the sliders."
         )
 
@@ -297,7 +287,7 @@ class Explorer:
             axes[row, 0].text(
                 -0.08,
                 0.5,
-                METHOD_TITLES[method],
+                get_method(method).title,
                 rotation=90,
                 va="center",
                 ha="right",
@@ -305,14 +295,15 @@ class Explorer:
                 fontsize=11,
                 fontweight="bold",
             )
-            if method in CAM_METHODS:
+            if get_method(method).kind == HEATMAP:
                 mappable = cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap=viz.DEFAULT_CMAP)
                 bar = fig.colorbar(mappable, ax=axes[row, -1], fraction=0.046, pad=0.04)
                 bar.set_label(CAM_COLORBAR_LABEL)
         notes = []
-        if any(m in CAM_METHODS for m in methods):
+        kinds = {get_method(m).kind for m in methods}
+        if HEATMAP in kinds:
             notes.append(f"heatmaps blended over the photo with alpha={alpha:.2f}")
-        if any(m in GUIDED_METHODS for m in methods):
+        if kinds - {HEATMAP}:
             notes.append("guided pictures: grey = no gradient")
         fig.suptitle(
             f"Top-{len(self.explanations)} classes of {self.classifier.name}"

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import gap_dense_model
 from helpers import wrap_keras_model
-from helpers.cams import (
+from helpers.explain import (
     block_output_layers,
     channel_masks,
     grad_cam_plus_plus,

@@ -89,14 +89,35 @@ def test_explain_writes_a_map_aligned_with_the_model_input(capsys, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.npy", "cam.png"]  # no temporary file left
 
 
-@pytest.mark.parametrize("method", ["guided-backprop", "guided-gradcam", "counterfactual"])
-def test_explain_every_method(capsys, tmp_path, method):
-    out = tmp_path / "map.npy"
-    status, _, _ = run(capsys, "explain", "chelsea", "--method", method, "--class", "282", *MODEL, "--out", out)
-    assert status == 0
+def test_the_method_choices_are_the_registry():
+    from helpers.explain import REGISTRY
+
+    choices = next(a for a in cli._parser()._subparsers._group_actions[0].choices["explain"]._actions if a.dest == "method")
+    assert set(choices.choices) == {name.replace("_", "-") for name in REGISTRY}
+    assert {"gradcam-plus-plus", "score-cam", "saliency"} <= set(choices.choices)
+
+
+@pytest.mark.parametrize(
+    "method", ["guided-backprop", "guided-gradcam", "counterfactual", "gradcam-plus-plus", "score-cam", "saliency"]
+)
+def test_explain_every_method(capsys, tmp_path, method, lite0, chelsea):
+    from helpers.explain import REGISTRY
+
+    out, png = tmp_path / "map.npy", tmp_path / "map.png"
+    status, stdout, _ = run(
+        capsys, "explain", "chelsea", "--method", method, "--class", "282", *MODEL, "--out", out, "--png", png
+    )
+    assert status == 0, stdout
     saved = np.load(out)
-    assert saved.shape == ((224, 224) if method == "counterfactual" else (224, 224, 3))
-    assert np.isfinite(saved).all()
+    entry = REGISTRY[method.replace("-", "_")]
+    assert saved.shape == ((224, 224) if entry.kind == "heatmap" else (224, 224, 3))
+    # The CLI saves exactly what the API gives.
+    expected = entry.function(lite0, chelsea, 282, progress=False) if entry.name == "score_cam" else None
+    expected = expected or entry.function(lite0, chelsea, 282)
+    np.testing.assert_allclose(saved, expected.map, rtol=1e-5, atol=1e-6)
+    # heatmaps are drawn over the whole photo, gradient pictures at the model's input size
+    size = (chelsea.shape[1], chelsea.shape[0]) if entry.kind == "heatmap" else (224, 224)
+    assert f"{method} for 282 tiger cat" in stdout and Image.open(png).size == size
 
 
 def test_out_without_npy_gets_it_appended_and_the_message_names_the_real_file(capsys, tmp_path):

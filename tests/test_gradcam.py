@@ -188,11 +188,23 @@ def test_layer_and_class_errors_are_clear(random_image):
         explain_classes(model, random_image, top_k=5)
 
 
-def test_a_model_without_conv_layers_is_refused():
+def test_a_model_without_conv_layers_is_refused_by_the_cams_only():
+    from helpers import guided_backprop, saliency
+
     image = keras.Input((8, 8, 3))
-    model = keras.Model(image, keras.layers.Dense(3)(keras.layers.Flatten()(image)))
+    hidden = keras.layers.Dense(4, activation="relu")(keras.layers.Flatten()(image))
+    model = keras.Model(image, keras.layers.Dense(3)(hidden))
+    x = np.random.default_rng(0).uniform(0, 1, (8, 8, 3)).astype(np.float32)
     with pytest.raises(LayerError, match="no 2-D convolutional layer"):
-        grad_cam(model, np.zeros((8, 8, 3), np.float32), 0)
+        grad_cam(model, x, 0)
+    # The gradient methods need no conv layer: they equal dy/dx of the dense network.
+    guided, plain = guided_backprop(model, x, 0), saliency(model, x, 0)
+    assert guided.layer is None and guided.kind == "gradient" and guided.map.shape == (8, 8, 3)
+    w1, b1 = (v.numpy() for v in model.layers[2].weights)
+    w2 = model.layers[3].weights[0].numpy()
+    active = (x.reshape(-1) @ w1 + b1) > 0
+    expected = (w1 * active) @ w2[:, 0]  # plain backprop through the ReLU
+    np.testing.assert_allclose(plain.map.reshape(-1), expected, rtol=1e-5, atol=1e-7)
 
 
 def test_wrong_image_shapes_are_refused():
@@ -242,7 +254,7 @@ def test_classifier_logits_are_pre_softmax_even_for_a_softmax_model(random_image
 
 
 def test_large_batches_are_split_by_the_activation_budget(monkeypatch, random_image):
-    from helpers.explain import gradients
+    from helpers.graph import forward as gradients
 
     model = gap_dense_model(12)
     classifier = wrap_keras_model(model)
@@ -255,7 +267,7 @@ def test_large_batches_are_split_by_the_activation_budget(monkeypatch, random_im
 
 
 def test_batch_limit_of_the_real_models(lite0):
-    from helpers.explain.gradients import batch_limit
+    from helpers.graph.forward import batch_limit
     from helpers.models.vgg16 import build_vgg16
 
     assert batch_limit(lite0.model) == 13

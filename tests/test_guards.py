@@ -16,7 +16,7 @@ from helpers.errors import (
     UnsupportedActivationError,
     UnverifiedLayerError,
 )
-from helpers.explain.activations import unverified_layers
+from helpers.graph.activations import unverified_layers
 
 
 def _conv_model(*middle, head=None, channels=3, name="guarded"):
@@ -131,7 +131,7 @@ def test_layer_suggestions_leave_out_the_input(random_image):
 
 
 def test_one_hot_logits_of_toy_models_are_not_taken_for_a_softmax():
-    from helpers.explain import gradients
+    from helpers.graph import forward as gradients
 
     toy = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)], name="toy")
     gradients.check_logits(toy, np.array([[1.0, 0.0]]))  # undecided: not refused, looked at again

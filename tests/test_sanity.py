@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from conftest import gap_dense_model
 from helpers import wrap_keras_model
-from helpers.explain.layers import flat_layers
+from helpers.graph.layers import flat_layers
 from helpers.sanity import (
     METHODS,
     SCORES,
@@ -123,7 +121,7 @@ def test_cascade_on_a_small_model_scores_and_restores(random_image):
 
 
 def test_cascade_restores_weights_after_an_error(monkeypatch, random_image):
-    import helpers.explain.methods as methods
+    import helpers.explain as methods
 
     model = gap_dense_model(3)
     classifier = wrap_keras_model(model)
@@ -165,7 +163,7 @@ def test_large_weights_are_backed_up_on_disk_and_restored_bit_for_bit(monkeypatc
     from helpers import sanity
     from helpers.models import variables
 
-    monkeypatch.setattr(sanity, "SPILL_BYTES", 1000)  # make every kernel here "large"
+    monkeypatch.setattr(variables, "SPILL_BYTES", 1000)  # make every kernel here "large"
     monkeypatch.setattr(variables, "CHUNK_BYTES", 4096)  # and fill it in several slices
     keras.utils.set_random_seed(4)
     image = keras.Input((8, 8, 3))
@@ -177,7 +175,7 @@ def test_large_weights_are_backed_up_on_disk_and_restored_bit_for_bit(monkeypatc
     original = np.array(kernel.numpy())
     randomizer = sanity.Randomizer(model, seed=1)
     randomizer.randomize_to(len(randomizer.groups))
-    spill = Path(randomizer._spill.name)
+    spill = randomizer.backup.folder
     assert list(spill.glob("*.raw")), "large weights must be backed up on disk"
     changed = kernel.numpy()
     assert not np.allclose(changed, original)

@@ -10,8 +10,8 @@ import os
 
 from ..errors import HelpersError
 from .cache import CacheWarning, cache_dir
-from .classifier import Classifier
-from .wrap import wrap_keras_model
+from ..classifier import Classifier
+from ..classifier import wrap_keras_model
 
 MODEL_ENV = "GRADCAM_MODEL"
 NAMES = ("auto", "vgg16", "efficientnet_lite0")

@@ -23,7 +23,8 @@ class Classifier:
             (pre-softmax class scores), shape ``(batch, num_classes)``.
         preprocess: RGB values 0-255, NHWC (uint8 or float) -> model input.
         input_size: ``(height, width)`` the model expects.
-        last_conv_layer: the layer Grad-CAM uses by default.
+        last_conv_layer: the layer Grad-CAM uses by default (None: the model has no
+            conv layer, so only saliency and guided backprop apply).
         class_names: one human-readable name per output class.
         input_is_bgr: True when ``preprocess`` flips RGB to BGR (Caffe-style
             VGG16), so gradients w.r.t. the input must be flipped back for display.
@@ -38,7 +39,7 @@ class Classifier:
     model: object
     preprocess: Callable[[np.ndarray], np.ndarray]
     input_size: tuple[int, int]
-    last_conv_layer: str
+    last_conv_layer: str | None
     class_names: tuple[str, ...]
     input_is_bgr: bool = False
     description: str = ""
@@ -71,7 +72,7 @@ class Classifier:
         A model that ends in a softmax still gives logits (its softmax is
         bypassed). ``batch_size`` splits a large batch into several passes.
         """
-        from ..explain.gradients import logits
+        from ..graph.forward import logits
 
         images = np.asarray(images, dtype=np.float32)
         step = batch_size or len(images)

@@ -108,3 +108,56 @@ def _examples(model) -> str:
     layers = [layer for layer in feature_map_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
     names = [layer.name for layer in layers][-4:]
     return ", ".join(repr(n) for n in names) if names else "(none: it has no conv layer)"
+
+
+def block_name(layer_name: str) -> str:
+    """The block a layer belongs to: its name up to the first underscore.
+
+    ``block6d_expand_conv`` -> ``block6d``, ``top_conv`` -> ``top``,
+    ``block5_conv3`` (VGG16) -> ``block5``, ``predictions`` -> ``predictions``.
+    """
+    return layer_name.split("_", 1)[0]
+
+
+def _keras_model(model):
+    """The keras.Model itself, given one or anything that carries one as ``.model`` (a Classifier)."""
+    return model if isinstance(model, keras.Model) else getattr(model, "model", model)
+
+
+# Layers worth offering for Grad-CAM at several depths.
+
+_POOLING = ("MaxPooling2D", "AveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling2D", "InputLayer")
+
+
+def _map_layers(model):
+    return [layer for layer in feature_map_layers(_keras_model(model)) if type(layer).__name__ not in _POOLING]
+
+
+def stage_layers(model) -> list[str]:
+    """The last block output (:func:`block_output_layers`) at each spatial resolution, shallow to deep.
+
+    VGG16: ``block1_conv2`` (224x224), ``block2_conv2``, ``block3_conv3``,
+    ``block4_conv3``, ``block5_conv3`` (14x14). EfficientNet-Lite0:
+    ``block1a_project_bn`` (112x112), ``block2b_add``, ``block3b_add``,
+    ``block5c_add``, ``top_activation`` (7x7). The last three are the
+    "comparable stages" of VGG16's blocks 3, 4 and 5: each halves the
+    resolution of the one before.
+    """
+    last: dict = {}
+    for name in block_output_layers(model):
+        shape = find_layer(_keras_model(model), name).output.shape
+        last[tuple(shape[1:3])] = name  # later blocks overwrite earlier ones
+    return list(last.values())
+
+
+def block_output_layers(model) -> list[str]:
+    """The output of every block (the last feature-map layer of each name prefix), shallow to deep.
+
+    EfficientNet-Lite0: ``stem_activation``, ``block1a_project_bn``,
+    ``block2a_project_bn``, ``block2b_add``, ... ``top_activation``.
+    VGG16: ``block1_conv2`` ... ``block5_conv3``. Good choices for a layer dropdown.
+    """
+    last: dict = {}
+    for layer in _map_layers(model):
+        last[block_name(layer.name)] = layer.name
+    return list(last.values())

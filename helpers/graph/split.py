@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import keras
 
+from .. import keras_compat
 from ..errors import LayerError
 from .layers import find_layer
 
@@ -74,9 +75,17 @@ def feature_and_logits_model(model: keras.Model, layer_name: str) -> keras.Model
     re-calls every layer on a fresh input with nested models inlined. The
     layers (and so the weights) are shared, not copied.
 
+    Inlining walks functional graphs with a Keras internal (see
+    :mod:`helpers.keras_compat`). Where the installed Keras lacks it, a
+    functional model that holds the layer at its top level is split the public
+    way, ``keras.Model(model.inputs, [layer.output, model.output])``; a layer
+    inside a nested functional model then needs the pinned Keras.
+
     Raises:
         LayerError: unknown layer, a layer that is called more than once, or a
             layer inside a subclassed model that cannot be inlined.
+        KerasVersionError: the layer sits inside a nested functional model and
+            the installed Keras cannot walk its graph.
     """
     target = find_layer(model, layer_name)
     if len(model.inputs) != 1:
@@ -100,15 +109,61 @@ def _inline(operation, args, kwargs, target, captured):
         for layer in operation.layers:
             x = _inline(layer, (x,), {}, target, captured)
         outputs = x
-    elif isinstance(operation, keras.Model) and hasattr(operation, "_run_through_graph"):
-        # Functional: walk its graph, inlining as we go. _run_through_graph is the
-        # same walk Keras uses in Functional.call (pinned Keras 3.15).
-        outputs = operation._run_through_graph(
+    elif keras_compat.walks_graph(operation):
+        # Functional: walk its graph, inlining as we go (the walk of Functional.call).
+        outputs = keras_compat.run_through_graph(
+            operation,
             args[0],
             operation_fn=lambda op: lambda *a, **k: _inline(op, a, k, target, captured),
         )
+    elif _is_functional(operation) and _contains(operation, target):
+        outputs = _call_split_at(operation, target, args, kwargs, captured)
     else:
         outputs = operation(*args, **kwargs)
     if operation is target:
         captured.append(outputs)
+    return outputs
+
+
+def _is_functional(operation) -> bool:
+    """A functional model: a ``keras.Model`` with a graph from inputs to outputs (not Sequential, not subclassed)."""
+    if not isinstance(operation, keras.Model) or isinstance(operation, keras.Sequential):
+        return False
+    try:
+        return bool(operation.inputs) and bool(operation.outputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def _contains(model, target) -> bool:
+    return any(
+        layer is target or (isinstance(layer, keras.Model) and _contains(layer, target)) for layer in model.layers
+    )
+
+
+def _call_split_at(model, target, args, kwargs, captured):
+    """Without the graph walk: call ``model`` split the public way at a layer of its own top level.
+
+    ``keras.Model(model.inputs, [target.output, model.output])`` shares the
+    layers; a target inside a nested functional model would need the walk
+    (``Model(outer.inputs, inner_layer.output)`` is "Graph disconnected").
+    """
+    if target not in model.layers:
+        raise keras_compat.KerasVersionError(
+            f"layer {target.name!r} sits inside a model nested in {model.name!r}; reaching it needs "
+            f"{keras_compat.graph_walk_missing()}. Install the Keras pinned in "
+            f"pyproject.toml ({keras_compat.PINNED_KERAS}), or pass the nested model that holds the layer "
+            "directly."
+        )
+    try:
+        features = target.output
+    except (AttributeError, ValueError):  # called more than once: no single output
+        raise LayerError(
+            f"layer {target.name!r} is called more than once in {model.name!r}; Grad-CAM needs a layer "
+            "that runs exactly once."
+        ) from None
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    split = keras.Model(inputs, [features, model.outputs[0] if len(model.outputs) == 1 else model.outputs])
+    features, outputs = split(*args, **kwargs)
+    captured.append(features)
     return outputs

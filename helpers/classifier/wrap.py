@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import HelpersError, ModelError
-from .classifier import Classifier
+from .base import Classifier
 
 if TYPE_CHECKING:
     import keras
@@ -41,7 +41,9 @@ def wrap_keras_model(
         class_names: one name per output, or ``"imagenet"``; default
             ``"class 0"``, ``"class 1"``, ...
         last_conv_layer: default layer for Grad-CAM; default: the last conv
-            layer, past the BatchNorm/activation right after it.
+            layer, past the BatchNorm/activation right after it. A model without
+            a conv layer is wrapped too (``last_conv_layer=None``): saliency and
+            guided backprop need no layer; the CAMs then raise a LayerError.
         input_size: ``(height, width)``; default: read from the model.
         input_is_bgr: the preprocessing flips RGB to BGR (Caffe style).
         name: a short name; default ``model.name``.
@@ -52,9 +54,9 @@ def wrap_keras_model(
         ModelError: the model has several inputs or outputs, its output is not
             ``(batch, classes)``, or its input does not take 3 channels and no
             ``preprocess`` turning RGB photos into its input was given.
-        LayerError: the model has no conv layer, or ``last_conv_layer`` is not one.
+        LayerError: ``last_conv_layer`` is not a conv layer of the model.
     """
-    from ..explain.layers import default_layer, find_layer
+    from ..graph.layers import find_layer
 
     shape = _check_single_input_and_output(model)
     if input_size is None:
@@ -78,12 +80,22 @@ def wrap_keras_model(
         model=model,
         preprocess=preprocess or _as_float32,
         input_size=input_size,
-        last_conv_layer=default_layer(model) if last_conv_layer is None else last_conv_layer,
+        last_conv_layer=_default_layer_or_none(model) if last_conv_layer is None else last_conv_layer,
         class_names=tuple(class_names),
         input_is_bgr=input_is_bgr,
         description=f"user model {model.name!r}",
         takes_photos=preprocess is not None,
     )
+
+
+def _default_layer_or_none(model) -> str | None:
+    from ..errors import LayerError
+    from ..graph.layers import default_layer
+
+    try:
+        return default_layer(model)
+    except LayerError:  # no conv layer: fine for the gradient methods, refused by the CAMs when asked
+        return None
 
 
 def _check_single_input_and_output(model) -> tuple:
