@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError
 from ..network import download_problem, socket_timeout
+from ..paths import keras_home
 from .variables import assign_from_slices, tensor_from_slices
 
 WEIGHTS_URL = (
@@ -38,10 +39,6 @@ OFFLINE_HINT = (
     "Use the offline model instead: load_model('efficientnet_lite0'), or set "
     "GRADCAM_MODEL=efficientnet_lite0 before starting the notebooks."
 )
-
-
-def keras_home() -> Path:
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
 
 
 def cached_weights_path() -> Path:
