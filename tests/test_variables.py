@@ -34,3 +34,61 @@ def test_a_variable_assigned_from_slices_works_in_every_op(monkeypatch):
 def test_aligned_buffers_start_on_64_bytes():
     for size in (1, 3, 17, 1000):
         assert variables._aligned_empty((size,), np.float32).ctypes.data % 64 == 0
+
+
+def _dense(units: int, inputs: int, seed: int):
+    keras.utils.set_random_seed(seed)
+    layer = keras.layers.Dense(units)
+    layer.build((None, inputs))
+    return layer
+
+
+@pytest.mark.parametrize("spill_bytes", [None, 100])  # all in memory; the kernel spilled to disk
+def test_weight_backup_restores_bit_for_bit_and_cleans_up(monkeypatch, spill_bytes):
+    monkeypatch.setattr(variables, "CHUNK_BYTES", 64)  # spilled weights go and come back in several slices
+    layer = _dense(7, 11, seed=0)
+    before = [np.array(v.numpy()) for v in layer.weights]
+    backup = variables.WeightBackup(spill_bytes=spill_bytes)
+    copies = [backup.save(v) for v in layer.weights]
+    assert len(backup) == 2
+    if spill_bytes:
+        kernel = copies[0]
+        assert isinstance(kernel, variables.SpilledWeight)
+        assert list(backup.folder.glob("*.raw")) and backup.nbytes == before[1].nbytes  # the bias stays in memory
+        assert kernel.mean == pytest.approx(before[0].mean(), abs=1e-6)
+        assert kernel.std == pytest.approx(before[0].std(), rel=1e-5)
+        np.testing.assert_array_equal(kernel.rows(2, 5), before[0][2:5])
+    else:
+        assert backup.folder is None and backup.nbytes == sum(b.nbytes for b in before)
+    folder = backup.folder
+    for variable in layer.weights:
+        variable.assign(np.full(variable.shape, 3.0, np.float32))
+    backup.restore_all()
+    for variable, original in zip(layer.weights, before):
+        np.testing.assert_array_equal(variable.numpy(), original)
+    assert len(backup) == 0 and backup.nbytes == 0 and backup.folder is None
+    assert folder is None or not folder.exists()
+
+
+def test_a_weight_saved_twice_gets_its_first_values_back():
+    layer = _dense(3, 4, seed=1)
+    first = np.array(layer.kernel.numpy())
+    backup = variables.WeightBackup()
+    backup.save(layer.kernel)
+    layer.kernel.assign(first + 1)
+    backup.save(layer.kernel)
+    layer.kernel.assign(first + 2)
+    backup.restore_all()
+    np.testing.assert_array_equal(layer.kernel.numpy(), first)
+
+
+def test_discard_forgets_without_restoring(monkeypatch):
+    monkeypatch.setattr(variables, "SPILL_BYTES", 1)  # the default limit is read when saving
+    layer = _dense(3, 4, seed=2)
+    backup = variables.WeightBackup()
+    assert isinstance(backup.save(layer.kernel), variables.SpilledWeight)
+    folder = backup.folder
+    layer.kernel.assign(np.zeros((4, 3), np.float32))
+    backup.discard()
+    backup.restore_all()  # nothing left to restore
+    assert not layer.kernel.numpy().any() and not folder.exists()

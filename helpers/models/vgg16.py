@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .. import keras_compat
 from ..errors import ModelUnavailableError
 from ..network import download_problem, socket_timeout
 from ..paths import keras_home
@@ -128,10 +130,33 @@ def build_vgg16(weights_path: str | os.PathLike | None = None, *, seed: int = 0)
     random values, their temporaries and the file's arrays at once, and
     TensorFlow copies a NumPy array twice on its way into a variable: about
     2.3 GB at peak instead of about 1.3 GB, too much for a 2 GB Binder session.
+
+    Starting empty needs Keras internals (see :mod:`helpers.keras_compat`).
+    Where the installed Keras lacks them, VGG16 is built the ordinary way
+    (``keras.applications.VGG16(weights=None)``: Keras draws random values
+    for every weight) and the same values are then assigned slice by slice:
+    the same model and logits, with one :class:`FallbackBuildWarning`, and
+    a peak of :data:`FALLBACK_PEAK` instead of :data:`LEAN_PEAK`.
     """
     import keras
 
-    model = _uninitialised_vgg16()
+    lean, reason = keras_compat.LEAN_BUILD_AVAILABLE, None
+    if lean:
+        try:
+            model = keras_compat.build_without_allocating(_keras_vgg16)
+        except keras_compat.LeanBuildUnavailable as error:
+            lean, reason = False, str(error).rstrip(".")
+    else:
+        reason = keras_compat.lean_build_missing()
+    if not lean:
+        warnings.warn(
+            f"{reason}: VGG16 is built the ordinary way (Keras draws random values for all its weights "
+            f"before they are replaced), so loading it peaks higher ({FALLBACK_PEAK} instead of {LEAN_PEAK}; "
+            f"Binder allows 2 GB). Install {keras_compat.PINNED_KERAS} for the lean build.",
+            FallbackBuildWarning,
+            stacklevel=2,
+        )
+        model = _keras_vgg16()
     zeros = keras.initializers.Zeros()
     with contextlib.ExitStack() as stack:
         if weights_path is None:
@@ -145,29 +170,33 @@ def build_vgg16(weights_path: str | os.PathLike | None = None, *, seed: int = 0)
         # Largest first (fc1: 411 MB): its transient copy then sits next to an
         # almost empty model instead of a full one.
         for variable, rows in sorted(sources, key=lambda pair: -int(np.prod(pair[0].shape))):
-            variable._initializer = (
-                zeros if rows is None else (lambda shape, dtype, _rows=rows: tensor_from_slices(shape, _rows, dtype))
-            )
-            variable._deferred_initialize()
+            if lean and rows is None:
+                keras_compat.initialize_deferred(variable, zeros)
+            elif lean:
+                keras_compat.initialize_deferred(
+                    variable, lambda shape, dtype, _r=rows: tensor_from_slices(shape, _r, dtype)
+                )
+            elif rows is None:
+                variable.assign(zeros(variable.shape, variable.dtype))
+            else:
+                assign_from_slices(variable, rows)
     return model
 
 
-def _uninitialised_vgg16():
-    """VGG16 whose variables exist but hold no values yet.
+class FallbackBuildWarning(keras_compat.KerasInternalsWarning):
+    """VGG16 was built the ordinary way (more memory): the installed Keras lacks the lean build's internals."""
 
-    Keras's stateless scope defers variable initialisation (the mechanism it
-    uses for lazy models); pinned Keras 3.15, kept in this one function.
-    """
+
+#: Peak resident memory of loading VGG16 from its weights file (Python and TensorFlow included),
+#: lean and on the fallback; Guided Grad-CAM adds about 0.15 GB (benchmarks/bench_memory.py).
+LEAN_PEAK = "about 1.1 GB"
+FALLBACK_PEAK = "about 2.4 GB"
+
+
+def _keras_vgg16():
     import keras
-    from keras.src.backend.common import global_state
-    from keras.src.backend.common.stateless_scope import StatelessScope
 
-    with StatelessScope(initialize_variables=False):
-        model = keras.applications.VGG16(weights=None, classifier_activation=None)
-    ours = {id(v) for v in model.weights}
-    pending = global_state.get_global_attribute("uninitialized_variables", [])
-    global_state.set_global_attribute("uninitialized_variables", [v for v in pending if id(v) not in ours])
-    return model
+    return keras.applications.VGG16(weights=None, classifier_activation=None)
 
 
 def _glorot_uniform_rows(shape: tuple[int, ...], rng):
