@@ -41,6 +41,10 @@ from .explain import (
     split_model,
 )
 from .models import Classifier, load_model, wrap_keras_model
+from .notebook_errors import install as _install_error_display
+
+# In Jupyter, a HelpersError (a mistyped class, layer, file ...) shows as one line.
+_install_error_display()
 
 __all__ = [
     "SAMPLES",

@@ -30,6 +30,7 @@ import numpy as np
 
 from .graph.layers import block_name, flat_layers
 from .models.variables import SpilledWeight, WeightBackup, assign_from_slices, read_in_slices
+from .progress import progress as show_progress
 
 #: What the cascade compares, per method: Spearman on |map|, Spearman on the signed map, SSIM.
 SCORES = ("spearman_abs", "spearman", "ssim")
@@ -223,7 +224,7 @@ def cascading_randomization(
     Step 0 explains ``target`` with the trained model; step ``d`` with the top
     ``d`` weight groups randomised (:func:`weight_groups`). Each step holds
     Grad-CAM, guided backprop and Guided Grad-CAM for the *same* class, and
-    their scores against step 0. A progress bar (``tqdm.auto``) shows the steps.
+    their scores against step 0. A progress bar (:func:`helpers.progress.progress`) shows the steps.
 
     The model is restored before this function returns (or raises): it
     returns a list rather than yielding steps, so that no half-consumed
@@ -243,8 +244,6 @@ def cascading_randomization(
     Returns:
         ``[SanityStep, ...]``, depth 0 first.
     """
-    from tqdm.auto import tqdm
-
     from .classifier import as_classifier
     from .explain import explain_classes, get_method
 
@@ -258,7 +257,7 @@ def cascading_randomization(
     depth_limit = len(randomizer.groups) if max_depth is None else min(int(max_depth), len(randomizer.groups))
     steps: list[SanityStep] = []
     try:
-        for depth in tqdm(range(depth_limit + 1), desc="randomised blocks", disable=not progress):
+        for depth in show_progress(range(depth_limit + 1), "randomised blocks", enabled=progress):
             randomizer.randomize_to(depth)
             # Grad-CAM always comes along: the step reports its probability and emptiness.
             result = explain_classes(

@@ -85,6 +85,39 @@ def show(ax, picture, title: str, *, colorbar_label: str | None = None, cmap: st
     return shown
 
 
+RELEVANCE_LABEL = "Grad-CAM relevance (0 to 1)"
+
+
+def colorbar(fig, axes, label: str = RELEVANCE_LABEL, cmap: str = DEFAULT_CMAP):
+    """A labelled [0, 1] colour bar for heatmaps drawn on ``axes`` (one Axes or several).
+
+    Heatmaps blended over a photo carry no colour scale of their own; this bar is
+    the scale the overlay used (:func:`overlay` maps 0 to the colormap's start, 1 to its end).
+    """
+    from matplotlib import cm, colors
+
+    mappable = cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap=cmap)
+    fraction = 0.046 if not isinstance(axes, (list, tuple, np.ndarray)) or np.size(axes) == 1 else 0.02
+    bar = fig.colorbar(mappable, ax=axes, fraction=fraction, pad=0.02)
+    bar.set_label(label)
+    return bar
+
+
+def draw_box(ax, box, *, label: str | None = None, colour: str = "white", style: str = "-", width: float = 2.0):
+    """Outline ``box`` = (x0, y0, x1, y1), in pixels of the picture drawn on ``ax``.
+
+    ``label`` goes to the legend (call ``ax.legend()``). Returns the Rectangle.
+    """
+    from matplotlib.patches import Rectangle
+
+    x0, y0, x1, y1 = box
+    patch = Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linestyle=style, linewidth=width)
+    if label is not None:
+        patch.set_label(label)
+    ax.add_patch(patch)
+    return patch
+
+
 def compact_figures(dpi: int = 80, quality: int = 80) -> None:
     """Show this notebook's Matplotlib figures as JPEG at ``dpi``, to keep the saved .ipynb small.
 

@@ -30,7 +30,7 @@ from .explain import HEATMAP, REGISTRY, explain_classes, get_method
 
 CAM_COLORBAR_LABEL = "relevance (0 = none, 1 = strongest)"
 
-__all__ = ["Explorer", "class_label", "picture_for", "static_figure"]
+__all__ = ["Explorer", "FigureSlider", "class_label", "picture_for", "static_figure"]
 
 
 def class_label(explanation) -> str:
@@ -130,18 +130,24 @@ class Explorer:
             style={"description_width": "initial"},
         )
         self.image_widget = widgets.Image(format="png", layout=widgets.Layout(width="336px", height="336px"))
+        # The overlay's colour scale; gradient pictures get a line saying what grey means instead.
+        self.colorbar_widget = widgets.Image(
+            value=_colorbar_png(), format="png", layout=widgets.Layout(width="336px", height="auto")
+        )
+        self.legend = widgets.HTML()
         self.message = widgets.HTML()
         self.upload_button = (
             widgets.FileUpload(accept="image/*", multiple=False, description="Your photo") if upload else None
         )
 
         rows = [widgets.HBox([self.class_slider, self.class_label])]
-        rows.append(self.alpha_slider)
+        if any(get_method(m).kind == HEATMAP for m in self.methods):
+            rows.append(self.alpha_slider)  # gradient pictures ignore alpha: no dead slider
         if len(self.methods) > 1:
             rows.append(self.method_picker)
         if self.upload_button is not None:
             rows.append(self.upload_button)
-        rows += [self.image_widget, self.message]
+        rows += [self.image_widget, self.colorbar_widget, self.legend, self.message]
         self.widget = widgets.VBox(rows)
 
         for control in (self.class_slider, self.alpha_slider, self.method_picker):
@@ -195,6 +201,12 @@ class Explorer:
         self.image_widget.value = _png(self.picture)
         self.class_label.value = f"<b>#{self.rank + 1}: {html.escape(class_label(explanation))}</b>"
         guided = explanation.kind != HEATMAP
+        self.colorbar_widget.layout.display = "none" if guided else None
+        self.legend.value = (
+            "<small>grey = no gradient; colours: sign and size of the gradient per RGB channel</small>"
+            if guided
+            else "<small>heatmap over the photo: blue = no evidence, red = strongest</small>"
+        )
         self.alpha_slider.disabled = guided
         self.alpha_slider.tooltip = (
             "not used: guided pictures are drawn on their own" if guided else "0 = photo only, 1 = heatmap only"
@@ -210,6 +222,8 @@ class Explorer:
             return  # the value was cleared (by us, below)
         item = files[0]
         name = html.escape(str(item.get("name", "the file")))
+        self.message.value = f"<i>Computing the explanations of <b>{name}</b> ...</i>"
+        self.upload_button.disabled = True
         try:
             image = load_image(bytes(item["content"]))
             self._compute(image)
@@ -232,6 +246,7 @@ class Explorer:
         finally:
             # Clear the button so that choosing the same file again is seen as a change.
             self.upload_button.value = ()
+            self.upload_button.disabled = False
 
     # ----------------------------------------------------------------- display
 
@@ -316,3 +331,97 @@ class Explorer:
 def static_figure(explorer: Explorer, **kwargs):
     """``explorer.figure(**kwargs)``: the default state drawn for readers without a kernel."""
     return explorer.figure(**kwargs)
+
+
+def _figure_bytes(fig, fmt: str = "png", *, close: bool = True, **kwargs) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, **kwargs)
+    if close:  # a figure left open would also be drawn inline at the end of the cell
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+_COLORBAR: list[bytes] = []
+
+
+def _colorbar_png() -> bytes:
+    """A horizontal [0, 1] colour bar, 336 px wide like the Explorer's picture (drawn once)."""
+    if not _COLORBAR:
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(4.2, 0.55), dpi=80, layout="constrained")
+        viz.colorbar(fig, ax, label=CAM_COLORBAR_LABEL).ax.xaxis.set_label_position("bottom")
+        ax.remove()
+        _COLORBAR.append(_figure_bytes(fig))
+    return _COLORBAR[0]
+
+
+class FigureSlider:
+    """A control (slider, dropdown, ...) that redraws a Matplotlib figure, with a busy line.
+
+    ::
+
+        FigureSlider(draw_step, widgets.IntSlider(value=3, min=0, max=19, description="depth"))
+
+    Args:
+        draw: ``draw(value) -> matplotlib.figure.Figure`` for one value of the control.
+        control: any ipywidgets value widget; its value at construction is drawn first.
+        busy: what the line under the control says while a new value is drawn (the control is
+            disabled meanwhile, so a slow redraw is visible and cannot pile up).
+
+    Pictures are cached per value. In stored outputs (GitHub, a notebook opened before it
+    runs) the widget is replaced by the first figure (JPEG) and one line of text, not by
+    the widget's raw ``VBox(...)`` text.
+    """
+
+    def __init__(self, draw, control, *, busy: str = "Computing ..."):
+        import ipywidgets as widgets
+
+        self.draw, self.control, self.busy = draw, control, busy
+        self.pictures: dict = {}
+        first = draw(control.value)
+        self.pictures[control.value] = _figure_bytes(first, close=False)
+        self._fallback = _figure_bytes(first, "jpeg", dpi=80, pil_kwargs={"quality": 80})
+        self.image = widgets.Image(value=self.pictures[control.value], format="png")
+        self.status = widgets.HTML()
+        self.widget = widgets.VBox([control, self.status, self.image])
+        control.observe(self._on_change, names="value")
+
+    def picture(self, value) -> bytes:
+        """The PNG for one value of the control (drawn once, then cached)."""
+        if value not in self.pictures:
+            self.pictures[value] = _figure_bytes(self.draw(value))
+        return self.pictures[value]
+
+    def _on_change(self, change) -> None:
+        self.status.value = f"<i>{html.escape(self.busy)}</i>"
+        self.control.disabled = True
+        try:
+            self.image.value = self.picture(change["new"])
+        except Exception as error:  # a widget callback must never end in a traceback
+            self.status.value = (
+                f"<span style='color:#b00'>{html.escape(type(error).__name__)}: {html.escape(str(error))}</span>"
+            )
+        else:
+            self.status.value = ""
+        finally:
+            self.control.disabled = False
+
+    def _text(self) -> str:
+        description = getattr(self.control, "description", "") or type(self.control).__name__
+        return f"Interactive figure ({description} = {self.control.value!r}): run the notebook to change it."
+
+    def __repr__(self) -> str:
+        return f"<{self._text()}>"
+
+    def _repr_mimebundle_(self, **kwargs):
+        import base64
+
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = dict(data)
+        data["text/plain"] = self._text()
+        data["image/jpeg"] = base64.b64encode(self._fallback).decode("ascii")
+        return (data, metadata) if isinstance(bundle, tuple) else data

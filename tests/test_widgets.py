@@ -165,7 +165,7 @@ def test_without_guided_methods_no_guided_pass(tiny, photo):
     explorer = Explorer(tiny, photo, top_k=2)
     assert "guided_backprop" not in explorer.explanations[0]
     assert explorer.upload_button is None
-    assert len(explorer.widget.children) == 4  # class row, alpha, picture, message: no method menu
+    assert len(explorer.widget.children) == 6  # class row, alpha, picture, colour bar, legend, message: no menu
 
 
 def test_bad_arguments(tiny, photo):
@@ -207,3 +207,66 @@ def test_real_model_on_chelsea(lite0, chelsea):
     explorer.method_picker.value = "guided_gradcam"
     assert explorer.picture.shape == (224, 224, 3)
     assert gradients.calls["gradients"] == before + 1
+
+
+def test_gradient_only_explorers_have_no_alpha_slider_and_no_colour_bar(tiny, photo):
+    guided = Explorer(tiny, photo, top_k=2, methods=("guided_backprop",))
+    assert guided.alpha_slider not in guided.widget.children
+    assert guided.colorbar_widget.layout.display == "none" and "grey = no gradient" in guided.legend.value
+    mixed = Explorer(tiny, photo, top_k=2, methods=("gradcam", "guided_gradcam"))
+    assert mixed.alpha_slider in mixed.widget.children
+    assert mixed.colorbar_widget.layout.display is None  # the heatmap is shown first, with its scale
+    assert bytes(mixed.colorbar_widget.value).startswith(b"\x89PNG")
+    mixed.method_picker.value = "guided_gradcam"
+    assert mixed.colorbar_widget.layout.display == "none"
+
+
+def test_figure_slider_draws_each_value_once_and_shows_a_picture_when_stored():
+    import ipywidgets as widgets
+
+    from helpers.widgets import FigureSlider
+
+    drawn = []
+
+    def draw(value):
+        drawn.append(value)
+        if value == 3:
+            raise ValueError("no such depth")
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.imshow(np.arange(16).reshape(4, 4) % (value + 2))
+        return fig
+
+    control = widgets.IntSlider(value=0, min=0, max=3, description="depth")
+    figure = FigureSlider(draw, control)
+    first = bytes(figure.image.value)
+    assert first.startswith(b"\x89PNG") and drawn == [0]
+    control.value = 1
+    control.value = 0
+    control.value = 1
+    assert drawn == [0, 1] and bytes(figure.image.value) != first  # cached, redrawn from the cache
+    control.value = 3
+    assert "ValueError: no such depth" in figure.status.value and not control.disabled
+    data = figure._repr_mimebundle_()
+    data = data[0] if isinstance(data, tuple) else data
+    assert "VBox" not in data["text/plain"] and "depth = 3" in data["text/plain"]
+    assert data["image/jpeg"] and "application/vnd.jupyter.widget-view+json" in data
+    assert plt.get_fignums() == []  # no figure left open to be drawn again at the end of the cell
+
+
+def test_progress_in_a_notebook_ends_as_one_line(monkeypatch):
+    from helpers import progress
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(repr(obj))
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setattr("IPython.display.display", lambda obj, display_id=None: Handle())
+    assert list(progress.progress(range(5), "steps")) == [0, 1, 2, 3, 4]
+    assert shown == ["steps: 5 of 5 done"]
+    for _ in progress.progress(range(5), "interrupted"):
+        break
+    assert shown[-1] == "interrupted: 0 of 5 done"
+    assert list(progress.progress(iter("ab"), "no length", enabled=False)) == ["a", "b"]

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..graph.forward import logits as model_logits
 from ..graph.forward import softmax
+from ..progress import progress as show_progress
 from . import gradients as _gradients
 from .base import ClassifierLike, Explanation, Target, cam_explanation, one_pass
 from .maps import upsample
@@ -54,7 +55,7 @@ def score_cam(
         \qquad L^c = \mathrm{ReLU}\Big(\sum_k w_k^c A^k\Big)
 
     Cost: one forward pass per channel. The masked images go through the
-    model in batches of ``batch_size`` (with a ``tqdm.auto`` progress bar).
+    model in batches of ``batch_size`` (with a progress bar, :func:`helpers.progress.progress`).
 
     Args:
         classifier, image, target, layer: as :func:`helpers.explain.grad_cam`.
@@ -72,8 +73,6 @@ def score_cam(
         An Explanation of kind ``"heatmap"``, ``method="score_cam"``;
         ``weights`` has one entry per channel (0 for channels not used).
     """
-    from tqdm.auto import tqdm
-
     score = _gradients.check_score(score)
     classifier, layer, x, index, result = one_pass(classifier, image, target, layer)
     activations = result.activations
@@ -89,7 +88,7 @@ def score_cam(
     baseline = class_score(np.zeros_like(x))[0]
     scores = []
     starts = range(0, len(channels), batch_size)
-    for start in tqdm(starts, desc="Score-CAM batches", disable=not progress or len(starts) < 2):
+    for start in show_progress(starts, "Score-CAM batches", enabled=progress and len(starts) > 1):
         masks = channel_masks(activations, channels[start : start + batch_size], classifier.input_size)
         scores.append(class_score(x * masks[..., None]))
     weights = np.zeros(activations.shape[-1], np.float64)
