@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+INDEX = NOTEBOOK_DIR / "00_index.ipynb"
+NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb") if p != INDEX)
+# What helpers.progress leaves in a saved notebook once its bar is done.
+PROGRESS_LINE = re.compile(r".+: \d+( of \d+)? done")
 LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 MARKER = "NBVAL_IGNORE_OUTPUT"
 
@@ -60,7 +63,7 @@ def test_navigation_links_in_first_and_last_cells(notebook):
     for cell in (first, last):
         targets = {target for _, target in LINK.findall(source(cell))}
         assert expected <= targets, f"{path.name}: navigation must link to {sorted(expected)}"
-        assert "../README.md" in targets, f"{path.name}: navigation must link to the index"
+        assert INDEX.name in targets, f"{path.name}: navigation must link to the index"
         for target in targets:
             if target.endswith(".ipynb"):
                 assert (path.parent / target).is_file(), f"{path.name} links to missing {target}"
@@ -112,7 +115,10 @@ def test_only_live_widget_cells_ignore_their_output(notebook):
             continue
         text = source(cell)
         shows_widget = any(
-            "application/vnd.jupyter.widget-view+json" in output.get("data", {}) for output in cell.get("outputs", [])
+            "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+            # a progress bar, replaced by its final line when the cell finished
+            or PROGRESS_LINE.fullmatch("".join(output.get("data", {}).get("text/plain", "")))
+            for output in cell.get("outputs", [])
         )
         marked = MARKER in text or "nbval-ignore-output" in cell.get("metadata", {}).get("tags", [])
         # training a model (09) is not bit-reproducible across CPUs: its log may be ignored too
@@ -150,3 +156,33 @@ def test_sanitize_file_keeps_the_model_name():
     for pattern, replacement in regexes.items():
         sanitized = re.sub(pattern, replacement, sanitized)
     assert sanitized == "Using EfficientNet-Lite0: <reason>"
+
+
+def relative_links(nb: dict):
+    """Every relative link target of the Markdown cells (web links and anchors left out)."""
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            for _, target in LINK.findall(source(cell)):
+                if not re.match(r"[a-z]+:", target) and not target.startswith("#"):
+                    yield target.split("#")[0]
+
+
+@pytest.mark.parametrize("path", [INDEX, *NOTEBOOKS], ids=lambda p: p.name)
+def test_every_relative_link_resolves_inside_the_folder_jupyterlab_serves(path):
+    """`make lab` serves notebooks/ only: a link to ../README.md opens nothing there."""
+    for target in relative_links(load(path)):
+        resolved = (path.parent / target).resolve()
+        assert resolved.is_relative_to(NOTEBOOK_DIR), f"{path.name}: {target} is outside notebooks/"
+        assert resolved.is_file(), f"{path.name}: {target} does not exist"
+
+
+def test_the_index_links_every_notebook_and_the_first_back():
+    targets = set(relative_links(load(INDEX)))
+    assert targets == {p.name for p in NOTEBOOKS}
+    first = load(NOTEBOOKS[0])["cells"][0]
+    assert INDEX.name in {t for _, t in LINK.findall(source(first))}
+
+
+def test_lab_serves_the_notebooks_folder():
+    makefile = (NOTEBOOK_DIR.parent / "Makefile").read_text()
+    assert "--notebook-dir=notebooks" in makefile
