@@ -92,7 +92,9 @@ def test_explain_writes_a_map_aligned_with_the_model_input(capsys, tmp_path):
 def test_the_method_choices_are_the_registry():
     from helpers.explain import REGISTRY
 
-    choices = next(a for a in cli._parser()._subparsers._group_actions[0].choices["explain"]._actions if a.dest == "method")
+    choices = next(
+        a for a in cli._parser()._subparsers._group_actions[0].choices["explain"]._actions if a.dest == "method"
+    )
     assert set(choices.choices) == {name.replace("_", "-") for name in REGISTRY}
     assert {"gradcam-plus-plus", "score-cam", "saliency"} <= set(choices.choices)
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 
+from ..classifier import Classifier, wrap_keras_model
 from ..errors import HelpersError
 from .cache import CacheWarning, cache_dir
-from ..classifier import Classifier
-from ..classifier import wrap_keras_model
 
 MODEL_ENV = "GRADCAM_MODEL"
 NAMES = ("auto", "vgg16", "efficientnet_lite0")
