@@ -60,7 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ModelUnavailableError, UnsafePickleError
+from ...errors import ModelUnavailableError, UnsafePickleError
 
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _PROTOCOL_VERSION = 1001
