@@ -56,3 +56,7 @@ class ModelError(HelpersError, ValueError):
 
 class OptionError(HelpersError, ValueError):
     """An option has a value outside its valid choices, or two options contradict each other."""
+
+
+class KerasVersionError(HelpersError, RuntimeError):
+    """The installed Keras lacks an internal that this operation needs, and there is no public way round it."""

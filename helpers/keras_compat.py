@@ -33,19 +33,17 @@ from collections.abc import Callable
 
 import keras
 
-from .errors import HelpersError
+from .errors import KerasVersionError as KerasVersionError  # defined with the other errors; re-exported here
 
 #: The Keras versions these internals were written for (as pinned in pyproject.toml).
 PINNED_KERAS = "keras>=3.15,<3.16"
 KERAS_VERSION = keras.__version__
 
 
+# A warning, not an error, so it stays here rather than in helpers.errors (which holds the errors,
+# KerasVersionError among them).
 class KerasInternalsWarning(UserWarning):
     """The installed Keras lacks an internal this package uses; a slower or bigger public path is taken."""
-
-
-class KerasVersionError(HelpersError, RuntimeError):
-    """The installed Keras lacks an internal that this operation needs, and there is no public way round it."""
 
 
 def _global_state():
