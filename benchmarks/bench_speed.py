@@ -11,12 +11,17 @@ preprocess, pass, NumPy maps). Medians of interleaved repeats, so that
 machine noise hits every variant alike. VGG16 uses random weights (speed
 does not depend on their values).
 
+Then every method of the registry (``helpers.explain.REGISTRY``), called alone as
+``method(classifier, photo, target)``, is timed once more against the forward pass
+(informative, no target): a new method shows up here by being registered.
+
     python benchmarks/bench_speed.py [--repeats N]
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import sys
 import time
@@ -29,7 +34,7 @@ import helpers  # noqa: F401  (quiet TensorFlow before it loads)
 import tensorflow as tf
 
 from helpers import explain_classes, load_model, wrap_keras_model
-from helpers.explain import model_input
+from helpers.explain import REGISTRY, model_input
 from helpers.models import vgg16
 
 TARGETS = {"gradcam / forward": 1.5, "guided_gradcam / forward": 2.5, "top5 gradcam / gradcam": 2.0}
@@ -72,6 +77,20 @@ def bench(classifier, repeats: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def bench_registry(classifier, forward_seconds: float) -> None:
+    """Each registered method alone, as ``method(classifier, photo, target)``: cost in forward passes."""
+    photo = np.random.default_rng(1).uniform(0, 255, (224, 224, 3)).astype(np.float32)
+    for method in REGISTRY.values():
+        options = {"progress": False} if "progress" in inspect.signature(method.function).parameters else {}
+
+        def call(method=method, options=options):
+            return method.function(classifier, photo, 281, **options)
+
+        call()  # trace and warm up
+        seconds = statistics.median(timed(call) for _ in range(3))
+        print(f"  {method.title:<26} {seconds / forward_seconds:7.1f} x forward  ({method.cost})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
@@ -89,6 +108,8 @@ def main() -> int:
             ok = ratio <= TARGETS[name]
             failed |= not ok
             print(f"  {name:<26} {ratio:5.2f}  (target <= {TARGETS[name]})  {'PASS' if ok else 'FAIL'}")
+        print(f"{classifier.name}, every registered method alone:")
+        bench_registry(classifier, t["forward"])
     return 1 if failed else 0
 
 

@@ -34,3 +34,26 @@ def _import_tensorflow_quietly() -> None:
 
 
 _import_tensorflow_quietly()
+
+
+class _NoRetracingNotice:
+    """Drops TensorFlow's "N out of the last M calls ... triggered tf.function retracing" notice.
+
+    The explanation engine keeps one traced function per (model, layer, mode, number of
+    classes), on purpose and cached (``helpers/explain/gradients.py``); TensorFlow counts the
+    first calls of all of them as retracings of one function because they share their code,
+    and would warn a learner who merely tried a few layers. Every other TensorFlow message passes.
+    """
+
+    def filter(self, record) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _drop_retracing_notice() -> None:
+    import logging
+
+    if "tensorflow" in sys.modules:
+        logging.getLogger("tensorflow").addFilter(_NoRetracingNotice())
+
+
+_drop_retracing_notice()

@@ -139,3 +139,17 @@ def test_one_hot_logits_of_toy_models_are_not_taken_for_a_softmax():
         gradients.check_logits(toy, np.array([[0.25, 0.75]]))
     gradients.check_logits(toy, np.array([[0.25, 0.75], [2.0, -1.0]]))  # one row proves logits
     gradients.check_logits(toy, np.array([[0.25, 0.75]]))  # and the model is not looked at again
+
+
+def test_many_cached_traces_do_not_warn_a_learner(caplog, random_image):
+    """One trace per (layer, mode, classes) is the design: TensorFlow's retracing notice is dropped."""
+    import logging
+
+    classifier = wrap_keras_model(gap_dense_model(7))
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for layer in ("conv1", "conv2"):
+            for k in range(1, 5):
+                explain_classes(classifier, random_image, top_k=k, layer=layer)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    logging.getLogger("tensorflow").warning("other messages still pass")
+    assert [r.getMessage() for r in caplog.records] == ["other messages still pass"]
