@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import HelpersError
+from .errors import HelpersError, UsageError
 
 
 def _method_names() -> dict[str, str]:
@@ -33,10 +33,6 @@ def _method_names() -> dict[str, str]:
 
 # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses (or reads).
 _INDEX = re.compile(r"-?[0-9]+")
-
-
-class UsageError(HelpersError):
-    """A command-line value the user must change (a place that cannot be written, a format)."""
 
 
 def _parser() -> argparse.ArgumentParser:

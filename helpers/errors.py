@@ -60,3 +60,15 @@ class OptionError(HelpersError, ValueError):
 
 class KerasVersionError(HelpersError, RuntimeError):
     """The installed Keras lacks an internal that this operation needs, and there is no public way round it."""
+
+
+class WeightsDownloadError(ModelUnavailableError):
+    """VGG16's weights could not be downloaded; ``reason`` says why in a few words."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class UsageError(HelpersError):
+    """A command-line value the user must change (a place that cannot be written, a format)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import keras_compat
-from ..errors import ModelUnavailableError
+from ..errors import ModelUnavailableError, WeightsDownloadError
 from ..network import download_problem, socket_timeout
 from ..paths import keras_home
 from .variables import assign_from_slices, tensor_from_slices
@@ -54,14 +54,6 @@ def weights_are_cached() -> bool:
         return Path(os.environ[WEIGHTS_ENV]).is_file()
     path = cached_weights_path()
     return path.is_file() and path.stat().st_size == WEIGHTS_BYTES
-
-
-class WeightsDownloadError(ModelUnavailableError):
-    """VGG16's weights could not be downloaded; ``reason`` says why in a few words."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 def download_weights(timeout: float = 3.0, stall_timeout: float = STALL_TIMEOUT) -> Path:
