@@ -1,6 +1,7 @@
 """helpers.exercises: the checkers accept the reference solutions, reject known mistakes with a
 specific message, accept equivalent answers with a note, and survive student code that raises,
-hangs, returns NaN or the wrong shape. The exercise cells of notebooks 02-05 are run too."""
+hangs, returns NaN or the wrong shape. The exercise cells of notebooks 02-05 are run too; the
+exercises of 07 and 08 (their cells are not in the notebooks yet) are checked on hand-worked values."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from helpers import exercises
-from helpers.exercises import EXERCISES, check
+from helpers.exercises import EXERCISES, check, real_inputs
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -37,8 +38,9 @@ def solution_grad_cam_map(activations, gradients):
     return alpha, heatmap
 
 
-def solution_guided_relu_gradient(x, upstream):
-    return upstream * ((x > 0) & (upstream > 0))
+def solution_guided_relu_gradient(x, upstream, max_value=None):
+    on = (x > 0) if max_value is None else (x > 0) & (x < max_value)
+    return upstream * (on & (upstream > 0))
 
 
 def solution_guided_grad_cam(guided, cam):
@@ -56,12 +58,27 @@ def solution_class_for_region(explanations, box):
     return max(explanations, key=share)["gradcam"].class_index
 
 
+def solution_deletion_auc(fractions, scores):
+    widths = np.diff(fractions)
+    heights = (scores[:-1] + scores[1:]) / 2
+    return float(np.sum(heights * widths))
+
+
+def solution_grad_cam_plus_plus_weights(activations, gradients):
+    g2 = gradients**2
+    denominator = 2 * g2 + activations.sum(axis=(0, 1)) * gradients**3
+    alpha = np.divide(g2, denominator, out=np.zeros_like(g2), where=denominator != 0)
+    return (alpha * np.maximum(gradients, 0)).sum(axis=(0, 1))
+
+
 SOLUTIONS = {
     "channel_weights": solution_channel_weights,
     "grad_cam_map": solution_grad_cam_map,
     "guided_relu_gradient": solution_guided_relu_gradient,
     "guided_grad_cam": solution_guided_grad_cam,
     "class_for_region": solution_class_for_region,
+    "deletion_auc": solution_deletion_auc,
+    "grad_cam_plus_plus_weights": solution_grad_cam_plus_plus_weights,
 }
 
 
@@ -108,12 +125,15 @@ WRONG = {
         ("relu on gradients", lambda a, g: _cam(a, np.maximum(g, 0)), "ReLU to the gradients"),
     ],
     "guided_relu_gradient": [
-        ("forward mask only", lambda x, up: up * (x > 0), "only the forward mask [x > 0]"),
-        ("backward mask only", lambda x, up: up * (up > 0), "only the backward mask [upstream > 0]"),
-        ("sign", lambda x, up: -(up * ((x > 0) & (up > 0))), "Wrong gradient sign"),
-        ("x >= 0", lambda x, up: up * ((x >= 0) & (up > 0)), "use x > 0, not x >= 0"),
-        ("or", lambda x, up: up * ((x > 0) | (up > 0)), "EITHER condition"),
-        ("bool mask", lambda x, up: (x > 0) & (up > 0), "the mask itself"),
+        ("forward mask only", lambda x, up, m=None: up * _on(x, m), "only the forward mask [x > 0]"),
+        ("backward mask only", lambda x, up, m=None: up * (up > 0), "only the backward mask [upstream > 0]"),
+        ("sign", lambda x, up, m=None: -(up * (_on(x, m) & (up > 0))), "Wrong gradient sign"),
+        ("x >= 0", lambda x, up, m=None: up * ((x >= 0) & (x < (m or np.inf)) & (up > 0)), "not x >= 0"),
+        ("or", lambda x, up, m=None: up * (_on(x, m) | (up > 0)), "EITHER condition"),
+        ("bool mask", lambda x, up, m=None: _on(x, m) & (up > 0), "the mask itself"),
+        ("ReLU6 as ReLU", lambda x, up, m=None: up * ((x > 0) & (up > 0)), "the plain ReLU's forward mask x > 0"),
+        ("always ReLU6", lambda x, up, m=None: up * ((x > 0) & (x < 6) & (up > 0)), "has no upper limit"),
+        ("x <= 6", lambda x, up, m=None: up * ((x > 0) & (x <= (m or np.inf)) & (up > 0)), "not x <= max_value"),
     ],
     "guided_grad_cam": [
         ("sum", lambda g, c: g + c[..., None], "You added the two"),
@@ -144,10 +164,14 @@ WRONG = {
 }
 
 
-def _guided_relu_tf(x, upstream):
+def _on(x, max_value=None):
+    return (x > 0) if max_value is None else (x > 0) & (x < max_value)
+
+
+def _guided_relu_tf(x, upstream, max_value=None):
     import tensorflow as tf
 
-    return tf.where((x > 0) & (upstream > 0), upstream, tf.zeros_like(upstream))
+    return tf.where(_on(x, max_value) & (upstream > 0), upstream, tf.zeros_like(upstream))
 
 
 def _class_name_answer(explanations, box):
@@ -181,6 +205,41 @@ WRONG["marker_share"] = [
     ("raw mass", lambda m, b: float(np.mean([x[b[1] : b[3], b[0] : b[2]].sum() for x in m])), "not its SHARE"),
 ]
 EQUIVALENT["marker_share"] = (lambda m, b: 100 * solution_marker_share(m, b), "in percent")
+
+
+def _gpp(a, g, *, relu=True, local=False, two=2.0, reduce=np.sum, normalise=False):
+    """Grad-CAM++'s weights with one step changed, as a student might write them."""
+    total = a if local else a.sum(axis=(0, 1))
+    denominator = two * g**2 + total * g**3
+    alpha = np.divide(g**2, denominator, out=np.zeros_like(g), where=denominator != 0)
+    if normalise:
+        sums = alpha.sum(axis=(0, 1))
+        alpha = np.divide(alpha, sums, out=np.zeros_like(alpha), where=sums != 0)
+    return reduce(alpha * (np.maximum(g, 0) if relu else g), axis=(0, 1))
+
+
+WRONG["deletion_auc"] = [
+    ("mean", lambda f, p: float(np.mean(p)), "averaged the scores"),
+    ("swapped", lambda f, p: float(np.trapezoid(f, p)), "np.trapezoid(y, x) takes the values first"),
+    ("no width", lambda f, p: float(np.sum((p[:-1] + p[1:]) / 2)), "did not multiply each by its width"),
+    ("equal steps", lambda f, p: float(np.mean((p[:-1] + p[1:]) / 2)), "all steps are equally wide"),
+    ("left", lambda f, p: float(np.sum(p[:-1] * np.diff(f))), "LEFT end of each step"),
+    ("one minus", lambda f, p: 1 - float(np.trapezoid(p, f)), "You returned 1 - AUC"),
+    ("per step", lambda f, p: (p[:-1] + p[1:]) / 2 * np.diff(f), "the area of each step"),
+]
+WRONG["grad_cam_plus_plus_weights"] = [
+    ("Grad-CAM", lambda a, g: g.mean(axis=(0, 1)), "Grad-CAM's weights"),
+    ("no ReLU", lambda a, g: _gpp(a, g, relu=False), "multiply by ReLU(g)"),
+    ("local sum", lambda a, g: _gpp(a, g, local=True), "over ALL positions"),
+    ("no 2", lambda a, g: _gpp(a, g, two=1.0), "you left out the factor 2"),
+    ("mean", lambda a, g: _gpp(a, g, reduce=np.mean), "You averaged over the positions"),
+    ("normalised alpha", lambda a, g: _gpp(a, g, normalise=True), "as the authors' code does"),
+]
+EQUIVALENT["deletion_auc"] = (lambda f, p: [solution_deletion_auc(f, p)], "holding one number")
+EQUIVALENT["grad_cam_plus_plus_weights"] = (
+    lambda a, g: list(solution_grad_cam_plus_plus_weights(a, g)),
+    "converted it with np.asarray",
+)
 
 
 def flat(text: str) -> str:
@@ -446,7 +505,7 @@ def test_missing_real_inputs_are_a_note_not_a_crash(monkeypatch):
     def unavailable(*args, **kwargs):
         raise RuntimeError("no photo here")
 
-    monkeypatch.setattr(exercises, "_cat_dog_top5", unavailable)
+    monkeypatch.setattr(real_inputs, "_cat_dog_top5", unavailable)
     result = check("class_for_region", solution_class_for_region, quiet=True)
     assert result.passed
     assert any("real-model case" in n and "skipped" in n for n in result.notes)
@@ -476,7 +535,170 @@ def test_class_for_region_real_cases_find_the_dog_and_the_cat(context):
 
 
 # --------------------------------------------------------------------------
-# The exercise cells at the end of notebooks 02-05
+# 03: each case is judged by the rule of its unit (ReLU: x > 0; ReLU6: 0 < x < 6)
+# --------------------------------------------------------------------------
+
+
+def plain_relu_answer(x, upstream):
+    """What notebook 03 asked for before ReLU6: right for a plain ReLU, no max_value."""
+    return upstream * ((x > 0) & (upstream > 0))
+
+
+def _statuses(result):
+    return dict(result.cases)
+
+
+def _relu_cases(result):
+    return [d for d, _ in result.cases if d.startswith("ReLU,")]
+
+
+def _relu6_cases(result):
+    return [d for d, _ in result.cases if d.startswith("ReLU6") or "real model" in d]
+
+
+def test_the_real_case_is_a_relu6_judged_by_its_rule(context):
+    x, upstream, max_value = real_inputs._chelsea_relu_inputs(context["classifier"])
+    assert max_value == 6.0  # read from EfficientNet-Lite0's top_activation
+    assert ((x >= 6) & (upstream > 0)).sum() > 0  # where the two rules disagree: the case tells them apart
+    cases, notes = EXERCISES["guided_relu_gradient"].cases(real_model=True, **context)
+    assert notes == []
+    real = next(c for c in cases if "real model" in c.description)
+    assert "a ReLU6 (max_value=6: forward mask 0 < x < 6)" in real.description
+    assert len(real.args) == 3 and real.args[2] == 6.0
+    np.testing.assert_array_equal(real.expected, solution_guided_relu_gradient(x, upstream, 6.0))
+    assert not np.allclose(real.expected, plain_relu_answer(x, upstream))
+
+
+def test_hand_made_relu6_case_worked_by_hand():
+    cases, _ = EXERCISES["guided_relu_gradient"].cases(real_model=False)
+    flat_above_6 = next(c for c in cases if c.description.startswith("ReLU6 (max_value=6): units at and above 6"))
+    # x:        -1   0   0.5  5.5  6    7.5  9   3
+    # upstream:  1   2   1    2    1    1   -1  -2
+    np.testing.assert_array_equal(flat_above_6.expected, [0, 0, 1, 2, 0, 0, 0, 0])
+    no_limit = next(c for c in cases if c.description.startswith("ReLU, no upper limit"))
+    assert len(no_limit.args) == 2  # a plain ReLU case: called with two arguments
+    np.testing.assert_array_equal(no_limit.expected, [0, 1, 1, 2, 0])
+
+
+def test_plain_relu_answer_passes_every_relu_case(context):
+    result = run("guided_relu_gradient", plain_relu_answer, context)
+    statuses = _statuses(result)
+    assert len(_relu_cases(result)) == 6
+    assert all(statuses[d] == "ok" for d in _relu_cases(result)), result.message
+    # The ReLU6 cases pass max_value as a third argument: the verdict says how to take it.
+    assert not result.passed
+    assert all(statuses[d] == "raised" for d in _relu6_cases(result))
+    text = flat(result.message)
+    assert "takes 2 positional arguments but 3 were given" in text
+    assert "(x, upstream, max_value=None)" in text
+
+
+def test_relu6_aware_answer_passes_the_relu6_cases_and_every_relu_case(context):
+    result = run("guided_relu_gradient", solution_guided_relu_gradient, context)
+    assert result.passed, result.message
+    statuses = _statuses(result)
+    assert len(_relu6_cases(result)) == 3 and any("real model" in d for d in _relu6_cases(result))
+    assert all(status == "ok" for status in statuses.values())
+
+
+def test_answer_ignoring_max_value_fails_the_relu6_cases_and_says_which_rule(context):
+    def my_guided_relu_gradient(x, upstream, max_value=None):
+        return upstream * ((x > 0) & (upstream > 0))
+
+    result = run("guided_relu_gradient", my_guided_relu_gradient, context)
+    assert not result.passed
+    statuses = _statuses(result)
+    assert all(statuses[d] == "ok" for d in _relu_cases(result))
+    assert all(statuses[d] == "values" for d in _relu6_cases(result))
+    text = flat(result.message)
+    assert "This case is a ReLU6 (called with max_value=6 as the third argument): forward mask 0 < x < 6" in text
+    assert "the plain ReLU's forward mask x > 0" in text
+
+
+@pytest.mark.parametrize(
+    ("label", "fn"),
+    [
+        ("ReLU6 everywhere", lambda x, up, m=None: up * ((x > 0) & (x < 6) & (up > 0))),
+        ("deconvnet", lambda x, up, m=None: up * (up > 0)),
+        ("plain backprop through ReLU6", lambda x, up, m=None: up * _on(x, m)),
+    ],
+)
+def test_wrong_relu6_answers_still_fail(label, fn, context):
+    result = run("guided_relu_gradient", fn, context)
+    assert not result.passed
+    assert "This case is a" in result.message
+
+
+# --------------------------------------------------------------------------
+# 07: the area under a deletion curve; 08: Grad-CAM++'s channel weights
+# --------------------------------------------------------------------------
+
+
+def test_deletion_auc_cases_worked_by_hand():
+    cases, _ = EXERCISES["deletion_auc"].cases(real_model=False)
+    expected = {
+        "a straight fall": 0.5,
+        "a fast fall": 0.25 + 0.05,  # (0.9 + 0.1) / 2 * 0.5 + (0.1 + 0.1) / 2 * 0.5
+        "a flat curve": 0.4,
+        "uneven steps": 0.06 + 0.045 + 0.0375 + 0.0375,  # heights 0.6, 0.3, 0.15, 0.075 times widths
+        "an insertion curve": (0.125 + 0.35 + 0.55 + 0.65) * 0.25,
+    }
+    for case in cases:
+        key = next(k for k in expected if case.description.startswith(k))
+        assert float(case.expected) == pytest.approx(expected[key]), case.description
+
+
+def test_deletion_auc_real_case_is_notebook_07s_curve(context):
+    from helpers import metrics
+
+    fractions, scores = real_inputs._cat_dog_deletion_curve(context["classifier"], context["image"])
+    assert fractions.shape == scores.shape == (21,) and fractions[0] == 0 and fractions[-1] == 1
+    assert 0 < metrics.auc(fractions, scores) < scores[0]  # deleting Grad-CAM's pixels lowers p(bull mastiff)
+
+
+def test_deletion_auc_accepts_any_number_type(context):
+    for fn in (lambda f, p: np.float32(np.trapezoid(p, f)), lambda f, p: np.asarray(np.trapezoid(p, f))):
+        result = run("deletion_auc", fn, context)
+        assert result.passed and result.notes == (), result.message
+
+
+def test_grad_cam_plus_plus_cases_worked_by_hand():
+    cases, _ = EXERCISES["grad_cam_plus_plus_weights"].cases(real_model=False)
+    by_hand = cases[0]
+    # sum A = 4, alpha = 1 / (2 + 4 g) where g != 0: g = 1 -> 1/6, g = 0.5 -> 1/4, g = -1 -> -1/2, g = 0 -> 0
+    # w = 1/6 * 1 + 1/4 * 0.5 + (-1/2) * ReLU(-1) + 0 = 7/24
+    np.testing.assert_allclose(by_hand.expected, [7 / 24])
+    gap = next(c for c in cases if c.description.startswith("global average pooling"))
+    a, g = gap.args
+    z = a.shape[0] * a.shape[1]
+    v = g[0, 0] * z  # the dense weight: the gradient is v / Z at every position
+    np.testing.assert_allclose(gap.expected, np.maximum(v, 0) / (2 + a.mean(axis=(0, 1)) * v), rtol=1e-6)
+
+
+def test_grad_cam_plus_plus_real_case_is_a_gap_layer(context):
+    activations, gradients = real_inputs._chelsea_gradients(context["classifier"])
+    # EfficientNet-Lite0: global average pooling, then one dense layer. The gradient is v_k / 49 everywhere,
+    # so Grad-CAM++'s weights are ReLU(v) / (2 + mean(A) v): a float32 answer still matches the reference.
+    np.testing.assert_allclose(gradients, np.broadcast_to(gradients[:1, :1], gradients.shape), rtol=1e-5, atol=1e-9)
+    v = gradients[0, 0].astype(np.float64) * 49
+    expected = np.maximum(v, 0) / (2 + activations.astype(np.float64).mean(axis=(0, 1)) * v)
+    cases, _ = EXERCISES["grad_cam_plus_plus_weights"].cases(real_model=True, **context)
+    np.testing.assert_allclose(cases[-1].expected, expected, rtol=1e-4, atol=1e-9)
+
+
+def test_grad_cam_plus_plus_without_the_zero_guard_is_reported_as_nan(context):
+    def my_weights(activations, gradients):
+        alpha = gradients**2 / (2 * gradients**2 + activations.sum(axis=(0, 1)) * gradients**3)
+        return (alpha * np.maximum(gradients, 0)).sum(axis=(0, 1))
+
+    result = run("grad_cam_plus_plus_weights", my_weights, context)
+    assert not result.passed
+    assert "worked by hand" in result.message and "NaN" in result.message
+    assert "alpha = 0 where the denominator is 0" in flat(result.message)
+
+
+# --------------------------------------------------------------------------
+# The exercise cells at the end of notebooks 02-05 (and 07, 08 once their cells are pasted in)
 # --------------------------------------------------------------------------
 
 EXERCISE_NOTEBOOKS = {
@@ -484,7 +706,10 @@ EXERCISE_NOTEBOOKS = {
     "03": "03_guided_backprop",
     "04": "04_guided_grad_cam",
     "05": "05_class_discrimination",
+    "07": "07_faithfulness_and_localization",
+    "08": "08_layers_and_other_cams",
 }
+CELLS_TO_COME = {"07", "08"}  # their checkers exist; the cells are checked here from the day they are added
 
 
 def spec_cells():
@@ -511,10 +736,11 @@ def spec_cells():
 def test_cell_spec_is_well_formed():
     cells = spec_cells()
     notebooks = sorted({c["id"][:2] for c in cells})
-    assert notebooks == ["02", "03", "04", "05"]
+    pasted = [n for n in notebooks if n in CELLS_TO_COME]
+    assert notebooks == ["02", "03", "04", "05", *pasted]
     hidden = [c for c in cells if c["metadata"].get("jupyter", {}).get("source_hidden")]
     checks = [c for c in cells if c["type"] == "code" and "check_" in c["source"] and "def " not in c["source"]]
-    assert len(hidden) == len(checks) == 5
+    assert len(hidden) == len(checks) == 5 + len(pasted)
     for cell in hidden:
         assert cell["type"] == "code" and cell["source"].startswith("def solution_")
     for cell in cells:
@@ -523,8 +749,10 @@ def test_cell_spec_is_well_formed():
             assert "return ..." in cell["source"] and "np." not in cell["source"].split('"""')[-1]
 
 
-@pytest.mark.parametrize("notebook", ["02", "03", "04", "05"])
+@pytest.mark.parametrize("notebook", list(EXERCISE_NOTEBOOKS))
 def test_cells_run_top_to_bottom_and_the_solutions_pass(notebook, context, capsys, monkeypatch):
+    if notebook in CELLS_TO_COME and not any(c["id"].startswith(notebook) for c in spec_cells()):
+        pytest.skip(f"notebook {notebook} has no exercise cells yet")
     # The checks in the cells load their own EfficientNet-Lite0: hand them the session's instead.
     monkeypatch.setitem(exercises._real_cache, "lite0", context["classifier"])
     namespace = {"np": np}  # every notebook imports numpy as np in its imports cell
