@@ -350,10 +350,13 @@ def _colorbar_png() -> bytes:
     """A horizontal [0, 1] colour bar, 336 px wide like the Explorer's picture (drawn once)."""
     if not _COLORBAR:
         import matplotlib.pyplot as plt
+        from matplotlib import cm, colors
 
-        fig, ax = plt.subplots(figsize=(4.2, 0.55), dpi=80, layout="constrained")
-        viz.colorbar(fig, ax, label=CAM_COLORBAR_LABEL).ax.xaxis.set_label_position("bottom")
-        ax.remove()
+        fig = plt.figure(figsize=(4.2, 0.8), dpi=80)
+        ax = fig.add_axes((0.04, 0.62, 0.92, 0.25))  # no layout engine: nothing to warn about
+        mappable = cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap=viz.DEFAULT_CMAP)
+        fig.colorbar(mappable, cax=ax, orientation="horizontal").set_label(CAM_COLORBAR_LABEL, fontsize=9)
+        ax.tick_params(labelsize=8)
         _COLORBAR.append(_figure_bytes(fig))
     return _COLORBAR[0]
 

@@ -270,3 +270,15 @@ def test_progress_in_a_notebook_ends_as_one_line(monkeypatch):
         break
     assert shown[-1] == "interrupted: 0 of 5 done"
     assert list(progress.progress(iter("ab"), "no length", enabled=False)) == ["a", "b"]
+
+
+def test_building_an_explorer_warns_about_nothing(tiny, photo, monkeypatch):
+    """Any warning would land on stderr under a notebook cell."""
+    import warnings
+
+    from helpers import widgets
+
+    monkeypatch.setattr(widgets, "_COLORBAR", [])  # draw the colour bar again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Explorer(tiny, photo, top_k=2, methods=("gradcam", "guided_gradcam"))
