@@ -295,9 +295,9 @@ class Explorer:
             viz.show(axes[row, 0], photo, "photo (model input)")
             for column, rank in enumerate(ranks, start=1):
                 explanation = self.explanations[rank][method]
-                title = f"#{rank + 1} {class_label(explanation)}"
-                if explanation.empty:
-                    title += "\n(empty: no positive evidence)"
+                # the probability on a second line: long class names must not run into each other
+                empty = ", empty: no positive evidence" if explanation.empty else ""
+                title = f"#{rank + 1} {explanation.class_name}\n(p={explanation.probability:.3f}{empty})"
                 viz.show(axes[row, column], picture_for(explanation, self.photo, alpha), title)
             axes[row, 0].text(
                 -0.08,
