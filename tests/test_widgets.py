@@ -184,7 +184,8 @@ def test_display_and_static_figure(explorer):
     try:
         titles = [ax.get_title() for ax in figure.axes]
         first = explorer.explanations[0]["gradcam"]
-        assert any(class_label(first) in t for t in titles)
+        # the probability on its own line, so that long class names do not run into each other
+        assert f"#1 {first.class_name}\n(p={first.probability:.3f})" in titles
         labels = [ax.get_ylabel() for ax in figure.axes]
         assert labels.count("relevance (0 = none, 1 = strongest)") == 2  # Grad-CAM and counterfactual rows
     finally:
