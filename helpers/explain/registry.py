@@ -69,7 +69,7 @@ _ENTRIES = (
         "Score-CAM",
         HEATMAP,
         True,
-        cost="one forward pass per channel used (max_channels, default 64)",
+        cost="one forward pass per channel used (max_channels, default 256)",
     ),
     Method("guided_backprop", guided_backprop, "Guided backprop", GRADIENT, False, guided=True),
     Method("guided_gradcam", guided_grad_cam, "Guided Grad-CAM", GRADIENT, True, guided=True),
