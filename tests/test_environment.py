@@ -15,7 +15,7 @@ from conftest import REPO
 def pins(lines) -> dict[str, str]:
     found = {}
     for line in lines:
-        line = line.split("#", 1)[0].strip()
+        line = line.split("#", 1)[0].split(";", 1)[0].strip()  # an environment marker is not part of the pin
         if "==" in line:
             name, version = line.split("==", 1)
             found[re.sub(r"[-_.]+", "-", name.strip().lower())] = version.strip()
@@ -48,7 +48,10 @@ def test_every_requirement_is_pinned_and_the_constraints_agree():
         assert constraints.get(name) == version, (name, version, constraints.get(name))
     assert "torch" not in constraints, "torch must not become a dependency"
     assert "timm" not in constraints, "timm must not become a dependency"
-    assert "tensorflow" not in constraints and "opencv-python" not in constraints
+    assert "opencv-python" not in constraints
+    # full tensorflow (GPU, 600 MB more) only where no tensorflow-cpu exists: macOS
+    full = [line for line in (REPO / "constraints.txt").read_text().splitlines() if line.startswith("tensorflow==")]
+    assert full == ['tensorflow==2.21.0; sys_platform == "darwin"']
 
 
 def test_binder_uses_the_same_environment_and_a_strict_post_build():
@@ -91,3 +94,22 @@ def test_ci_runs_the_readme_test_command():
     # CI runs the README's `make test` and, on top, everything it leaves out
     assert ci_target == ["lint", "test", "test-slow", "test-fuzz", "test-numeric", "test-e2e"]
     assert "--nbval " in makefile and "--nbval-lax" not in makefile
+
+
+def test_macos_gets_tensorflow_and_every_other_system_tensorflow_cpu():
+    """TensorFlow publishes no tensorflow-cpu wheel for macOS: the requirements pick by platform."""
+    from packaging.requirements import Requirement
+
+    for path in ("requirements.txt", "environment.yml", "binder/environment.yml"):
+        lines = [line.strip().lstrip("- ") for line in (REPO / path).read_text().splitlines()]
+        chosen = {}
+        for platform in ("linux", "win32", "darwin"):
+            chosen[platform] = sorted(
+                requirement.name
+                for line in lines
+                if line.startswith("tensorflow")
+                for requirement in [Requirement(line)]
+                if requirement.marker is None or requirement.marker.evaluate({"sys_platform": platform})
+            )
+        assert chosen == {"linux": ["tensorflow-cpu"], "win32": ["tensorflow-cpu"], "darwin": ["tensorflow"]}, path
+
