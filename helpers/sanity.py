@@ -45,7 +45,7 @@ def weight_groups(model, by: str = "block") -> list[tuple[str, list]]:
     Args:
         model: a ``keras.Model`` (nested models are expanded).
         by: ``"block"``: consecutive layers with the same :func:`block_name`
-            form one group (EfficientNet-Lite0: 18 groups, from
+            form one group (EfficientNet-Lite0: 19 groups, from
             ``predictions`` and ``top`` down to ``stem``; VGG16: 8 groups,
             ``predictions``, ``fc2``, ``fc1``, ``block5`` ... ``block1``);
             ``"layer"``: one group per layer, as in the paper's Inception v3
@@ -94,8 +94,9 @@ class Randomizer:
 
     Re-initialisation: every *trainable* weight (kernels, biases, BatchNorm's
     gamma and beta) is replaced by seeded normal values with the same mean
-    and standard deviation as the trained tensor, so each layer keeps its
-    scale and the activations neither explode nor vanish. BatchNorm's moving
+    and standard deviation as the trained tensor, so each weight tensor keeps
+    its scale (the activations may still grow, shrink or saturate: BatchNorm's
+    statistics no longer match the random layer before it). BatchNorm's moving
     mean and variance (statistics of the data, not learned parameters; a
     random variance could be negative) are kept. Group ``g`` always gets the
     same random values for a given ``seed``, whatever the order of calls.

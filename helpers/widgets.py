@@ -321,7 +321,7 @@ class Explorer:
         if kinds - {HEATMAP}:
             notes.append("guided pictures: grey = no gradient")
         fig.suptitle(
-            f"Top-{len(self.explanations)} classes of {self.classifier.name}"
+            f"Top-{len(self.explanations)} classes of {self.classifier.title}"
             + (f" ({'; '.join(notes)})" if notes else ""),
             fontsize=11,
         )

@@ -19,4 +19,5 @@ for notebook in "${notebooks[@]}"; do
   .venv/bin/jupyter nbconvert --to notebook --execute --inplace \
     --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=900 \
     --ExecutePreprocessor.store_widget_state=False "$notebook"
+  .venv/bin/python scripts/store_widget_fallbacks.py "$notebook"
 done

@@ -112,4 +112,3 @@ def test_macos_gets_tensorflow_and_every_other_system_tensorflow_cpu():
                 if requirement.marker is None or requirement.marker.evaluate({"sys_platform": platform})
             )
         assert chosen == {"linux": ["tensorflow-cpu"], "win32": ["tensorflow-cpu"], "darwin": ["tensorflow"]}, path
-

