@@ -2,7 +2,7 @@
 
 A notebook saved after a run must not show a bar frozen at "0%" (the widget's state is
 not stored, only its first text): here the bar is displayed with a display id and, when
-the loop ends, replaced by a plain line such as ``randomised blocks: 20 of 20 done``.
+the loop ends, replaced by a plain line such as ``Score-CAM batches: 8 of 8 done``.
 Outside a notebook (scripts, the CLI) it is an ordinary ``tqdm`` bar on stderr.
 """
 

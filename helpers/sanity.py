@@ -258,7 +258,7 @@ def cascading_randomization(
     depth_limit = len(randomizer.groups) if max_depth is None else min(int(max_depth), len(randomizer.groups))
     steps: list[SanityStep] = []
     try:
-        for depth in show_progress(range(depth_limit + 1), "randomised blocks", enabled=progress):
+        for depth in show_progress(range(depth_limit + 1), "cascade steps (depth 0 = trained)", enabled=progress):
             randomizer.randomize_to(depth)
             # Grad-CAM always comes along: the step reports its probability and emptiness.
             result = explain_classes(

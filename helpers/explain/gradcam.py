@@ -7,7 +7,7 @@ Notation: :math:`A^k` is channel k of the feature map, :math:`y^c` the score of 
     \alpha_k^c = \frac{1}{Z}\sum_{ij} \frac{\partial y^c}{\partial A^k_{ij}},
     \qquad L^c = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big)
 
-The counterfactual map (the paper's section 5) negates the gradients: regions
+The counterfactual map (the paper's "Counterfactual Explanations") negates the gradients: regions
 whose removal would *raise* the score of class c.
 """
 

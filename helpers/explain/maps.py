@@ -81,7 +81,7 @@ def grad_cam_map(activations, gradients, *, counterfactual: bool = False):
         activations: ``A``, shape ``(h, w, K)``.
         gradients: ``dy^c/dA``, shape ``(h, w, K)``.
         counterfactual: use ``-dy^c/dA`` (regions whose removal would raise
-            the score of class c; Grad-CAM paper, section 5).
+            the score of class c; the Grad-CAM paper's "Counterfactual Explanations").
 
     Returns:
         ``(weights (K,), map (h, w) in [0, 1], empty)``.
