@@ -26,8 +26,9 @@ def test_pointing_game_with_a_box_on_the_photo():
     size = (480, 640)
     dog = metrics.box_mask((224, 224), DOG_BOX, image_size=size)
     assert metrics.pointing_game_energy(dog.astype(float), DOG_BOX, image_size=size) == pytest.approx(1.0)
-    # the boxes touch at y = 300 but do not overlap
-    assert metrics.pointing_game_energy(dog.astype(float), CAT_BOX, image_size=size) == pytest.approx(0.0)
+    # the boxes overlap where the cat's head meets the dog's paws: x 215-475, y 225-300 of the dog's 260 x 280
+    overlap = (475 - 215) * (300 - 225) / ((475 - 215) * (300 - 20))
+    assert metrics.pointing_game_energy(dog.astype(float), CAT_BOX, image_size=size) == pytest.approx(overlap, abs=0.01)
     # a uniform map scores the box's share of the area: (260 * 280) / (640 * 480) = 0.237
     uniform = np.ones((224, 224))
     expected = (475 - 215) * (300 - 20) / (640 * 480)
