@@ -272,3 +272,15 @@ def test_batch_limit_of_the_real_models(lite0):
 
     assert batch_limit(lite0.model) == 13
     assert batch_limit(build_vgg16()) == 5
+
+
+def test_an_unknown_layer_suggests_conv_layers_not_pooling(random_image):
+    image = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv_a")(image)
+    x = keras.layers.MaxPooling2D(name="pool_a")(x)
+    x = keras.layers.Conv2D(4, 3, name="conv_b")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(image, keras.layers.Dense(2)(x))
+    with pytest.raises(LayerError, match="has no layer named 'conv_c'") as error:
+        grad_cam(model, random_image, 0, layer="conv_c")
+    assert "'conv_a', 'conv_b'" in str(error.value) and "pool" not in str(error.value) and "gap" not in str(error.value)

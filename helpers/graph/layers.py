@@ -104,9 +104,8 @@ def find_layer(model, name: str):
 
 
 def _examples(model) -> str:
-    # The input image is 4-D too, but never a useful Grad-CAM layer: do not suggest it.
-    layers = [layer for layer in feature_map_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
-    names = [layer.name for layer in layers][-4:]
+    # The input image and pooling layers are 4-D too, but never a useful Grad-CAM layer: do not suggest them.
+    names = [layer.name for layer in _map_layers(model)][-4:]
     return ", ".join(repr(n) for n in names) if names else "(none: it has no conv layer)"
 
 
