@@ -146,10 +146,16 @@ def checked_layer(classifier, layer: str | None) -> str:
     return layer
 
 
-def one_pass(classifier: ClassifierLike, image, target: Target, layer: str | None, **options):
-    """One traced pass for one class: ``(classifier, layer, x, class index, Gradients)``."""
+def one_pass(
+    classifier: ClassifierLike, image, target: Target, layer: str | None, *, needs_layer: bool = True, **options
+):
+    """One traced pass for one class: ``(classifier, layer, x, class index, Gradients)``.
+
+    ``needs_layer=False`` (gradient methods) asks for no feature map: ``layer`` is ignored and
+    returned as None, and the model needs no conv layer.
+    """
     classifier = as_classifier(classifier)
-    layer = checked_layer(classifier, layer)
+    layer = checked_layer(classifier, layer) if needs_layer else None
     _, x = model_input(classifier, image)
     if target is None:
         result = _gradients.compute(classifier.model, x, layer, top_k=1, **options)

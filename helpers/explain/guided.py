@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..classifier import as_classifier
-from . import gradients as _gradients
-from .base import ClassifierLike, Explanation, Target, cam_explanation, gradient_explanation, model_input, one_pass
+from .base import ClassifierLike, Explanation, Target, cam_explanation, gradient_explanation, one_pass
 from .gradcam import grad_cam_weights
 
 
@@ -137,16 +135,7 @@ def compose_guided_grad_cam(guided: Explanation, cam: Explanation) -> Explanatio
 
 
 def _input_gradient(method, classifier, image, target, score, **options) -> Explanation:
-    classifier = as_classifier(classifier)
-    index = None if target is None else classifier.class_index(target)
-    _, x = model_input(classifier, image)
-    result = _gradients.compute(
-        classifier.model,
-        x,
-        None,
-        class_indices=None if index is None else [index],
-        top_k=1 if index is None else None,
-        score=score,
-        **options,
+    classifier, _, _, index, result = one_pass(
+        classifier, image, target, None, needs_layer=False, score=score, **options
     )
-    return gradient_explanation(method, classifier, result.class_indices[0], result.logits, result.input_gradients[0])
+    return gradient_explanation(method, classifier, index, result.logits, result.input_gradients[0])
